@@ -1,0 +1,458 @@
+//! History: everything that happened during a run, in the order it happened.
+//!
+//! It is the single input of checking. Workers and the nemesis append to it through a
+//! [`Recorder`]; once the run is over it is frozen into a [`History`] and never changes.
+//! Times are offsets from the start of the run so that histories compare across runs.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure an operation met, in the words users search for.
+///
+/// The mapping from client errors lives with each client (see `pool::sqlx`); this is
+/// the shared vocabulary the checkers and reports speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// CR_SERVER_GONE_ERROR 2006: the server had already closed the connection
+    /// before the command was sent.
+    GoneAway,
+    /// CR_SERVER_LOST 2013: the connection dropped while waiting for the reply.
+    LostConnection,
+    /// ER_CLIENT_INTERACTION_TIMEOUT 4031 (MySQL >= 8.0.24).
+    InteractionTimeout,
+    /// ER_CONNECTION_KILLED 1927 / ER_QUERY_INTERRUPTED 1317.
+    Killed,
+    /// ER_SERVER_SHUTDOWN 1053.
+    ServerShutdown,
+    /// ER_CON_COUNT_ERROR 1040.
+    TooManyConnections,
+    /// The pool gave up waiting for a connection (sqlx `PoolTimedOut`).
+    CheckoutTimeout,
+    /// CR_CONN_HOST_ERROR 2003: nothing listening.
+    ConnectRefused,
+    /// The harness's own per-operation timeout fired: the client would have hung.
+    Timeout,
+    /// Anything else; the raw text is kept in the record.
+    Other,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 10] = [
+        ErrorClass::GoneAway,
+        ErrorClass::LostConnection,
+        ErrorClass::InteractionTimeout,
+        ErrorClass::Killed,
+        ErrorClass::ServerShutdown,
+        ErrorClass::TooManyConnections,
+        ErrorClass::CheckoutTimeout,
+        ErrorClass::ConnectRefused,
+        ErrorClass::Timeout,
+        ErrorClass::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::GoneAway => "gone_away",
+            ErrorClass::LostConnection => "lost_connection",
+            ErrorClass::InteractionTimeout => "interaction_timeout",
+            ErrorClass::Killed => "killed",
+            ErrorClass::ServerShutdown => "server_shutdown",
+            ErrorClass::TooManyConnections => "too_many_connections",
+            ErrorClass::CheckoutTimeout => "checkout_timeout",
+            ErrorClass::ConnectRefused => "connect_refused",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    /// What a user would see in their logs for this class.
+    pub fn symptom(self) -> &'static str {
+        match self {
+            ErrorClass::GoneAway => "MySQL server has gone away (2006)",
+            ErrorClass::LostConnection => "Lost connection to MySQL server during query (2013)",
+            ErrorClass::InteractionTimeout => "client interaction timeout (4031)",
+            ErrorClass::Killed => "connection or query killed (1927/1317)",
+            ErrorClass::ServerShutdown => "server shutdown in progress (1053)",
+            ErrorClass::TooManyConnections => "too many connections (1040)",
+            ErrorClass::CheckoutTimeout => "pool checkout timed out",
+            ErrorClass::ConnectRefused => "can't connect to MySQL server (2003)",
+            ErrorClass::Timeout => "operation hung past the harness's op timeout",
+            ErrorClass::Other => "other error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ErrorClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorClass::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
+                format!(
+                    "unknown error class `{s}`; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// A classified client error: the class plus the client's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl OpError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        OpError {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
+}
+
+/// What an application request did with the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Ping,
+    Select,
+    Insert,
+    Transaction,
+    Sleep,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 5] = [
+        OpKind::Ping,
+        OpKind::Select,
+        OpKind::Insert,
+        OpKind::Transaction,
+        OpKind::Sleep,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Ping => "ping",
+            OpKind::Select => "select",
+            OpKind::Insert => "insert",
+            OpKind::Transaction => "transaction",
+            OpKind::Sleep => "sleep",
+        }
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where in a request an error surfaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for the pool to hand out a connection.
+    Checkout,
+    /// Running SQL on a connection the pool handed out.
+    Query,
+}
+
+/// One application request: zero or more checkouts and one operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpRecord {
+    pub worker: u32,
+    /// The worker's request counter, from 0.
+    pub seq: u64,
+    pub kind: OpKind,
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    #[serde(with = "humantime_serde")]
+    pub end: Duration,
+    /// `None` when the request succeeded.
+    pub error: Option<OpError>,
+    pub phase: Option<Phase>,
+    /// Ids of rows this request inserted; they count as acknowledged only if it succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inserted: Vec<i64>,
+    /// The request kept its connection and never gave it back (the missing
+    /// `session.close()`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaked: bool,
+}
+
+impl OpRecord {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+    pub fn class(&self) -> Option<ErrorClass> {
+        self.error.as_ref().map(|e| e.class)
+    }
+}
+
+/// A fault as it happened: when it was applied and when it healed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// The schedule's name for this occurrence, e.g. `kill-idle#2`.
+    pub name: String,
+    /// The fault's kind, e.g. `kill`, `crash`, `idle`.
+    pub kind: String,
+    /// Human description with parameters, e.g. `KILL CONNECTION of 4 idle pool sessions`.
+    pub detail: String,
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    /// When the fault was healed; `None` if it never healed (the run was cut short).
+    #[serde(with = "humantime_serde")]
+    pub healed: Option<Duration>,
+    /// Why applying or healing failed, if it did.
+    pub error: Option<String>,
+}
+
+/// What the pool said about itself at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolSample {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    pub size: u32,
+    pub idle: u32,
+}
+
+impl PoolSample {
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
+    }
+}
+
+/// What the harness read back after the workload, for the durability check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinalRead {
+    /// The ids found in the writes table.
+    Rows(BTreeSet<i64>),
+    /// The read itself failed; durability is then unknown.
+    Failed(String),
+}
+
+/// Frozen record of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub ops: Vec<OpRecord>,
+    pub faults: Vec<FaultRecord>,
+    pub samples: Vec<PoolSample>,
+    /// When the workload stopped issuing requests.
+    #[serde(with = "humantime_serde")]
+    pub workload_end: Duration,
+    /// Pool state after the workload finished and returned everything it meant to return
+    /// (leaked connections are still held at this point).
+    pub settled: Option<PoolSample>,
+    /// The pool's idle count at the start, before the workload (its baseline).
+    pub baseline: Option<PoolSample>,
+    pub final_read: Option<FinalRead>,
+    /// Set when the run was cut short (Ctrl-C, a harness error); checkers then say Unknown.
+    pub interrupted: Option<String>,
+    pub workers: u32,
+}
+
+impl History {
+    /// Acknowledged inserts: ids from requests that succeeded.
+    pub fn acknowledged_ids(&self) -> BTreeSet<i64> {
+        self.ops
+            .iter()
+            .filter(|o| o.ok())
+            .flat_map(|o| o.inserted.iter().copied())
+            .collect()
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &OpRecord> {
+        self.ops.iter().filter(|o| !o.ok())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    ops: Vec<OpRecord>,
+    faults: Vec<FaultRecord>,
+    samples: Vec<PoolSample>,
+}
+
+/// Append-only handle to the history of a running run; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    start: Instant,
+    log: Arc<Mutex<Log>>,
+}
+
+/// Index of a fault in the history, to mark it healed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultId(usize);
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    pub fn starting_at(start: Instant) -> Self {
+        Recorder {
+            start,
+            log: Arc::default(),
+        }
+    }
+
+    /// Time since the run started.
+    pub fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
+    pub fn op(&self, record: OpRecord) {
+        self.lock().ops.push(record);
+    }
+
+    pub fn sample(&self, size: u32, idle: u32) -> PoolSample {
+        let sample = PoolSample {
+            at: self.now(),
+            size,
+            idle,
+        };
+        self.lock().samples.push(sample);
+        sample
+    }
+
+    pub fn fault_started(&self, name: &str, kind: &str, detail: &str) -> FaultId {
+        let mut log = self.lock();
+        log.faults.push(FaultRecord {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            detail: detail.to_string(),
+            start: self.start.elapsed(),
+            healed: None,
+            error: None,
+        });
+        FaultId(log.faults.len() - 1)
+    }
+
+    pub fn fault_detail(&self, id: FaultId, detail: String) {
+        self.lock().faults[id.0].detail = detail;
+    }
+
+    pub fn fault_healed(&self, id: FaultId) {
+        let now = self.start.elapsed();
+        self.lock().faults[id.0].healed = Some(now);
+    }
+
+    pub fn fault_error(&self, id: FaultId, error: String) {
+        let mut log = self.lock();
+        let slot = &mut log.faults[id.0].error;
+        match slot {
+            Some(prev) => *prev = format!("{prev}; {error}"),
+            None => *slot = Some(error),
+        }
+    }
+
+    /// Snapshot of what has been recorded so far, in a History with the given ending.
+    pub fn freeze(&self, ending: Ending) -> History {
+        let log = self.lock();
+        let mut ops = log.ops.clone();
+        ops.sort_by_key(|o| (o.start, o.worker, o.seq));
+        History {
+            ops,
+            faults: log.faults.clone(),
+            samples: log.samples.clone(),
+            workload_end: ending.workload_end,
+            settled: ending.settled,
+            baseline: ending.baseline,
+            final_read: ending.final_read,
+            interrupted: ending.interrupted,
+            workers: ending.workers,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        // A worker that panicked mid-append leaves a valid Vec behind; keep recording.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How the run ended; the parts of the history that are not a stream of events.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    pub workload_end: Duration,
+    pub settled: Option<PoolSample>,
+    pub baseline: Option<PoolSample>,
+    pub final_read: Option<FinalRead>,
+    pub interrupted: Option<String>,
+    pub workers: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_round_trip() {
+        for c in ErrorClass::ALL {
+            assert_eq!(c.name().parse::<ErrorClass>().unwrap(), c);
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.name())
+            );
+        }
+        assert!(
+            "gone away"
+                .parse::<ErrorClass>()
+                .unwrap_err()
+                .contains("gone_away")
+        );
+    }
+
+    #[test]
+    fn acknowledged_ids_only_count_successes() {
+        let rec = Recorder::new();
+        let op = |error: Option<OpError>, ids: Vec<i64>| OpRecord {
+            worker: 0,
+            seq: 0,
+            kind: OpKind::Insert,
+            start: Duration::ZERO,
+            end: Duration::ZERO,
+            error,
+            phase: None,
+            inserted: ids,
+            leaked: false,
+        };
+        rec.op(op(None, vec![1, 2]));
+        rec.op(op(
+            Some(OpError::new(ErrorClass::LostConnection, "eof")),
+            vec![3],
+        ));
+        let h = rec.freeze(Ending::default());
+        assert_eq!(h.acknowledged_ids(), BTreeSet::from([1, 2]));
+    }
+}

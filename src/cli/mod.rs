@@ -1,0 +1,279 @@
+//! The command line: argument definitions and what each command prints. The library does
+//! the work; this module only chooses, prints and maps outcomes to exit codes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET, Error};
+use crate::server::BackendKind;
+use crate::suite::{BUILTIN, Suite};
+use crate::{Report, RunOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "goneaway", version, about = "Chaos harness for MySQL client connection pools", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the built-in suites: name, expected verdict, what goes wrong.
+    List,
+    /// Run suites (built-in names or .toml files) and print checked reports.
+    Run {
+        /// Suite names or paths; see `goneaway list`.
+        suites: Vec<String>,
+        /// Run every built-in suite.
+        #[arg(long, conflicts_with = "suites")]
+        all: bool,
+        /// Seed for the schedule and the workload; printed with every report.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run on another backend than the suite names.
+        #[arg(long, value_parser = parse_backend)]
+        backend: Option<BackendKind>,
+        /// Print the report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Where reports are saved (`<dir>/<suite>/latest` points at the newest).
+        #[arg(long, env = "GONEAWAY_REPORT_DIR", default_value = "goneaway-reports")]
+        report_dir: PathBuf,
+        /// Do not save reports.
+        #[arg(long)]
+        no_save: bool,
+        /// How many suites run at once (each has its own server).
+        #[arg(long, short = 'j', default_value_t = 4)]
+        jobs: usize,
+    },
+    /// Check suite files without running them; prints the lint.
+    Check {
+        /// Suite paths or built-in names.
+        #[arg(required = true)]
+        suites: Vec<String>,
+    },
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse()
+}
+
+/// Run the CLI; returns the process exit code.
+pub async fn main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::List => list(),
+        Command::Check { suites } => check(&suites),
+        Command::Run {
+            suites,
+            all,
+            seed,
+            backend,
+            json,
+            report_dir,
+            no_save,
+            jobs,
+        } => {
+            let names: Vec<String> = if all {
+                BUILTIN.iter().map(|(n, _)| n.to_string()).collect()
+            } else {
+                suites
+            };
+            if names.is_empty() {
+                eprintln!("goneaway: name a suite to run (see `goneaway list`), or pass --all");
+                return EXIT_HARNESS;
+            }
+            let save = (!no_save).then_some(report_dir);
+            run(names, seed, backend, json, save, jobs.max(1)).await
+        }
+    }
+}
+
+fn list() -> i32 {
+    let width = BUILTIN.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, _) in BUILTIN {
+        match Suite::builtin(name) {
+            Ok(s) => {
+                let expected = match s.expect.verdict {
+                    crate::Expected::Valid => "valid  ",
+                    crate::Expected::Invalid => "invalid",
+                };
+                println!("{name:<width$}  {expected}  {}", s.description);
+            }
+            Err(e) => {
+                eprintln!("goneaway: {e}");
+                return EXIT_HARNESS;
+            }
+        }
+    }
+    EXIT_OK
+}
+
+fn check(names: &[String]) -> i32 {
+    let mut code = EXIT_OK;
+    for name in names {
+        match Suite::resolve(name) {
+            Ok(s) => {
+                println!(
+                    "{}: ok ({} fault(s), expects {:?})",
+                    s.origin,
+                    s.faults.len(),
+                    s.expect.verdict
+                );
+                if let Some(pool) = &s.pool {
+                    for l in crate::lint::lint(pool, &s.server, &s.workload, &s.faults) {
+                        let p = l
+                            .predicts
+                            .map_or(String::new(), |c| format!(" -> predicts {c}"));
+                        println!("  lint {}: {}{p}", l.rule, l.message);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                code = EXIT_HARNESS;
+            }
+        }
+    }
+    code
+}
+
+async fn run(
+    names: Vec<String>,
+    seed: Option<u64>,
+    backend: Option<BackendKind>,
+    json: bool,
+    save: Option<PathBuf>,
+    jobs: usize,
+) -> i32 {
+    // Check every suite before starting any server: a typo should cost nothing.
+    let mut suites = Vec::new();
+    for name in &names {
+        let suite = Suite::resolve(name).and_then(|s| match backend {
+            Some(b) => s.with_backend(b),
+            None => Ok(s),
+        });
+        match suite {
+            Ok(s) => suites.push(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_HARNESS;
+            }
+        }
+    }
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ngoneaway: interrupted; healing faults and stopping servers (Ctrl-C again to force)"
+                );
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+    let many = suites.len() > 1;
+    if many && !json {
+        eprintln!("running {} suites, {} at a time", suites.len(), jobs);
+    }
+    let limit = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, suite) in suites.into_iter().enumerate() {
+        let (limit, cancel) = (limit.clone(), cancel.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("never closed");
+            if cancel.is_cancelled() {
+                return (
+                    i,
+                    suite.name.clone(),
+                    Err(Error::Harness("not started: interrupted".into())),
+                );
+            }
+            let opts = RunOptions {
+                seed,
+                cancel,
+                pool: None,
+            };
+            let result = crate::run(&suite, opts).await;
+            (i, suite.name.clone(), result)
+        });
+    }
+    let mut results: Vec<(usize, String, Result<Report, Error>)> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(r) => {
+                if many && !json {
+                    let status = match &r.2 {
+                        Ok(rep) if rep.stable.met => "met".to_string(),
+                        Ok(_) => "NOT met".to_string(),
+                        Err(_) => "harness error".to_string(),
+                    };
+                    eprintln!("  finished {:<28} {status}", r.1);
+                }
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("goneaway: a run panicked: {e}");
+                return EXIT_HARNESS;
+            }
+        }
+    }
+    results.sort_by_key(|r| r.0);
+    let mut code = EXIT_OK;
+    let mut summary = Vec::new();
+    let mut json_reports = Vec::new();
+    for (_, name, result) in results {
+        match result {
+            Ok(report) => {
+                let saved = save.as_ref().map(|dir| report.save(dir));
+                if json {
+                    json_reports.push(serde_json::to_value(&report).expect("reports serialize"));
+                } else {
+                    println!("{}", report.human());
+                }
+                if let Some(Err(e)) = &saved {
+                    eprintln!("goneaway: could not save the report of {name}: {e}");
+                } else if let Some(Ok(path)) = &saved {
+                    if !json {
+                        println!("saved     {}\n", path.display());
+                    }
+                }
+                if !report.stable.met && code == EXIT_OK {
+                    code = EXIT_UNMET;
+                }
+                summary.push(format!(
+                    "{:<28} {:<8} expected {:<8} {}",
+                    name,
+                    format!("{:?}", report.stable.verdict).to_lowercase(),
+                    format!("{:?}", report.stable.expected).to_lowercase(),
+                    if report.stable.met { "met" } else { "NOT MET" }
+                ));
+            }
+            Err(e) => {
+                eprintln!("goneaway: {name}: {e}");
+                summary.push(format!("{name:<28} harness error: {e}"));
+                code = EXIT_HARNESS;
+            }
+        }
+    }
+    if json {
+        let out = if json_reports.len() == 1 {
+            json_reports.remove(0)
+        } else {
+            serde_json::Value::Array(json_reports)
+        };
+        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    } else if many {
+        println!("summary");
+        for line in summary {
+            println!("  {line}");
+        }
+    }
+    code
+}

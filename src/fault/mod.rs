@@ -1,0 +1,369 @@
+//! Fault: one thing that goes wrong, as data.
+//!
+//! [`Fault::apply`] does it and returns a [`Guard`]; healing is `guard.heal().await`, and
+//! a guard dropped without healing (the run failed, Ctrl-C) heals what must not outlive
+//! the run on its own. The [`Nemesis`] plays a schedule of faults and records each one
+//! in the history, in the same stream as the operations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::history::{FaultId, Recorder};
+use crate::schedule::Planned;
+use crate::server::{
+    Action, BackendKind, ConnectInfo, Server, ServerError, admin_connect, admin_exec,
+};
+use crate::workload::Gate;
+
+/// Which of the pool's sessions a KILL hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillTarget {
+    /// Sessions sitting in the pool (`Command = Sleep`).
+    Idle,
+    /// Sessions running a statement.
+    Active,
+    All,
+}
+
+impl KillTarget {
+    fn name(self) -> &'static str {
+        match self {
+            KillTarget::Idle => "idle",
+            KillTarget::Active => "active",
+            KillTarget::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Every worker stops issuing requests (the night before the outage); the server
+    /// closes connections idle longer than `wait_timeout` meanwhile.
+    Idle,
+    /// `SET GLOBAL variable = value`, the old value put back on heal. Only sessions
+    /// opened afterwards see a new `wait_timeout`.
+    SetGlobal { variable: String, value: String },
+    /// `KILL CONNECTION` of the pool's sessions, found through the processlist.
+    Kill { target: KillTarget },
+    /// SIGKILL; started again on heal.
+    Crash,
+    /// Orderly shutdown; started again on heal.
+    Restart,
+    /// Frozen (SIGSTOP); resumed on heal.
+    Pause,
+}
+
+impl Fault {
+    /// The kinds a suite may name.
+    pub const KINDS: [&'static str; 8] = [
+        "idle",
+        "wait_timeout",
+        "set_global",
+        "kill",
+        "crash",
+        "restart",
+        "pause",
+        "max_connections",
+    ];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Idle => "idle",
+            Fault::SetGlobal { variable, .. } if variable == "wait_timeout" => "wait_timeout",
+            Fault::SetGlobal { variable, .. } if variable == "max_connections" => "max_connections",
+            Fault::SetGlobal { .. } => "set_global",
+            Fault::Kill { .. } => "kill",
+            Fault::Crash => "crash",
+            Fault::Restart => "restart",
+            Fault::Pause => "pause",
+        }
+    }
+
+    /// Why this fault cannot run on a backend, if it cannot.
+    pub fn unsupported_on(&self, backend: BackendKind) -> Option<&'static str> {
+        match (self, backend) {
+            (Fault::Crash | Fault::Restart | Fault::Pause, BackendKind::External) => Some(
+                "an external server is not the harness's to crash, restart or pause; \
+                 only SQL-level faults (idle, wait_timeout, set_global, kill, max_connections) work there",
+            ),
+            _ => None,
+        }
+    }
+
+    fn action(&self) -> Option<(Action, Action)> {
+        match self {
+            Fault::Crash => Some((Action::Crash, Action::Start)),
+            Fault::Restart => Some((Action::Shutdown, Action::Start)),
+            Fault::Pause => Some((Action::Pause, Action::Resume)),
+            _ => None,
+        }
+    }
+
+    /// Do it. Returns the guard that heals it and a description of what was done.
+    pub async fn apply(&self, cx: &FaultCx) -> Result<(Guard, String), FaultError> {
+        let guard = |heal| Guard {
+            heal: Some(heal),
+            cx: cx.clone(),
+        };
+        match self {
+            Fault::Idle => {
+                cx.gate.close();
+                Ok((guard(Heal::Open), "all workers idle".into()))
+            }
+            Fault::SetGlobal { variable, value } => {
+                let admin = cx.server.admin();
+                let old = global(&admin, variable).await?;
+                admin_exec(&admin, &format!("SET GLOBAL {variable} = {value}")).await?;
+                let restore = format!("SET GLOBAL {variable} = {}", quote(&old));
+                Ok((
+                    guard(Heal::Sql(restore)),
+                    format!("SET GLOBAL {variable} = {value} (was {old})"),
+                ))
+            }
+            Fault::Kill { target } => {
+                let killed = kill(cx, *target).await?;
+                Ok((
+                    guard(Heal::Nothing),
+                    format!(
+                        "KILL CONNECTION of {killed} {} pool sessions",
+                        target.name()
+                    ),
+                ))
+            }
+            Fault::Crash | Fault::Restart | Fault::Pause => {
+                let (act, heal) = self.action().expect("process faults have actions");
+                cx.server.act(act).await?;
+                Ok((guard(Heal::Act(heal)), format!("server {}", act.name())))
+            }
+        }
+    }
+}
+
+/// What faults may touch: the server, the app user's name (to find its sessions) and the
+/// workload's gate (for idle gaps).
+#[derive(Clone)]
+pub struct FaultCx {
+    pub server: Arc<dyn Server>,
+    pub app_user: String,
+    pub gate: Gate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("{0}")]
+    NoEffect(String),
+}
+
+enum Heal {
+    Nothing,
+    Open,
+    Sql(String),
+    Act(Action),
+}
+
+/// Heals a fault. Heal explicitly with [`Guard::heal`]; dropping an unhealed guard still
+/// reopens the workload gate and undoes SQL settings (which could outlive the run on an
+/// external server). A crashed or paused server is not revived on drop: its backend
+/// tears it down right after.
+pub struct Guard {
+    heal: Option<Heal>,
+    cx: FaultCx,
+}
+
+impl Guard {
+    pub async fn heal(mut self) -> Result<(), FaultError> {
+        match self.heal.take() {
+            None | Some(Heal::Nothing) => Ok(()),
+            Some(Heal::Open) => {
+                self.cx.gate.open();
+                Ok(())
+            }
+            Some(Heal::Sql(sql)) => Ok(admin_exec(&self.cx.server.admin(), &sql).await?),
+            Some(Heal::Act(action)) => Ok(self.cx.server.act(action).await?),
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        match self.heal.take() {
+            Some(Heal::Open) => self.cx.gate.open(),
+            Some(Heal::Sql(sql)) => {
+                let admin = self.cx.server.admin();
+                // Drop may run on a runtime thread or none: a thread of its own works in both.
+                let t = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        if let Err(e) = rt.block_on(admin_exec(&admin, &sql)) {
+                            tracing::warn!("could not undo `{sql}`: {e}");
+                        }
+                    }
+                });
+                let _ = t.join();
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn global(admin: &ConnectInfo, variable: &str) -> Result<String, ServerError> {
+    let mut conn = admin_connect(admin).await?;
+    let sql = format!("SELECT CAST(@@GLOBAL.{variable} AS CHAR)");
+    let value: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| ServerError::Sql {
+            sql,
+            target: format!("{admin:?}"),
+            message: e.to_string(),
+        })?;
+    Ok(value)
+}
+
+fn quote(value: &str) -> String {
+    if value.parse::<f64>().is_ok() {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "''"))
+    }
+}
+
+/// KILL the app user's sessions matching `target`. A kill that finds nothing to hit
+/// waits briefly for one (active sessions come and go), then says so: a fault that did
+/// nothing must not let a suite pass.
+async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
+    let admin = cx.server.admin();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut conn = admin_connect(&admin).await?;
+        let sql = "SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()";
+        let rows = sqlx::query(sql)
+            .bind(&cx.app_user)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| ServerError::Sql {
+                sql: sql.into(),
+                target: format!("{admin:?}"),
+                message: e.to_string(),
+            })?;
+        let ids: Vec<u64> = rows
+            .iter()
+            .filter(|r| {
+                let command: String = r.try_get("COMMAND").unwrap_or_default();
+                match target {
+                    KillTarget::Idle => command == "Sleep",
+                    KillTarget::Active => command != "Sleep",
+                    KillTarget::All => true,
+                }
+            })
+            .filter_map(|r| r.try_get::<u64, _>("ID").ok())
+            .collect();
+        if !ids.is_empty() {
+            let mut killed = 0;
+            for id in ids {
+                // The session may have ended between the read and the kill; that is fine.
+                let kill = format!("KILL CONNECTION {id}");
+                if sqlx::raw_sql(sqlx::AssertSqlSafe(kill))
+                    .execute(&mut conn)
+                    .await
+                    .is_ok()
+                {
+                    killed += 1;
+                }
+            }
+            return Ok(killed);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(FaultError::NoEffect(format!(
+                "no {} sessions of user `{}` to kill within 3s",
+                target.name(),
+                cx.app_user
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Plays a schedule: applies each fault at its time, heals it after its duration, and
+/// records both in the history.
+pub struct Nemesis {
+    pub cx: FaultCx,
+    pub recorder: Recorder,
+}
+
+impl Nemesis {
+    /// Run every planned fault; returns when all have healed, or at cancellation (then
+    /// the guards still held heal on drop). Faults without a duration that stay until the
+    /// end (a lowered setting) heal when `until` fires.
+    pub async fn run(
+        &self,
+        plan: Vec<Planned>,
+        cancel: CancellationToken,
+        until: CancellationToken,
+    ) {
+        let start = self.recorder.started();
+        let tasks = plan.into_iter().map(|p| {
+            let cancel = cancel.clone();
+            let until = until.clone();
+            async move {
+                let at = tokio::time::Instant::from_std(start + p.at);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = cancel.cancelled() => return,
+                }
+                self.play(&p, cancel, until).await;
+            }
+        });
+        futures::future::join_all(tasks).await;
+    }
+
+    async fn play(&self, p: &Planned, cancel: CancellationToken, until: CancellationToken) {
+        let id = self.recorder.fault_started(&p.name, p.fault.kind(), "");
+        let (guard, detail) = match p.fault.apply(&self.cx).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                self.recorder.fault_error(id, format!("apply failed: {e}"));
+                return;
+            }
+        };
+        self.recorder.fault_detail(id, detail);
+        match p.duration {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = cancel.cancelled() => return self.heal_late(id, guard).await,
+                }
+            }
+            None if matches!(p.fault, Fault::SetGlobal { .. }) => {
+                tokio::select! {
+                    _ = until.cancelled() => {}
+                    _ = cancel.cancelled() => return self.heal_late(id, guard).await,
+                }
+            }
+            None => {}
+        }
+        self.heal(id, guard).await;
+    }
+
+    async fn heal(&self, id: FaultId, guard: Guard) {
+        match guard.heal().await {
+            Ok(()) => self.recorder.fault_healed(id),
+            Err(e) => self.recorder.fault_error(id, format!("heal failed: {e}")),
+        }
+    }
+
+    /// Cancelled mid-fault: heal now, but the record keeps no heal time (the run was cut).
+    async fn heal_late(&self, id: FaultId, guard: Guard) {
+        if let Err(e) = guard.heal().await {
+            self.recorder
+                .fault_error(id, format!("heal after interruption failed: {e}"));
+        }
+    }
+}

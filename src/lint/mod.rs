@@ -1,0 +1,291 @@
+//! Lint: before the run, compare the pool's settings with the server's and the
+//! workload's, and say what will break. Each finding may predict an error class; the
+//! report then says whether the run confirmed or refuted it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::fault::Fault;
+use crate::history::ErrorClass;
+use crate::pool::{PoolSpec, Setting};
+use crate::schedule::FaultSpec;
+use crate::server::ServerSpec;
+use crate::workload::WorkloadSpec;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lint {
+    pub rule: &'static str,
+    pub message: String,
+    /// The class this configuration should produce, if it predicts one.
+    pub predicts: Option<ErrorClass>,
+}
+
+fn fmt(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn opt(d: Option<Duration>) -> String {
+    d.map_or("never".into(), fmt)
+}
+
+/// Lint one configuration. `pool` is what the pool really runs with.
+pub fn lint(
+    pool: &PoolSpec,
+    server: &ServerSpec,
+    workload: &WorkloadSpec,
+    faults: &[FaultSpec],
+) -> Vec<Lint> {
+    let mut out = Vec::new();
+    let wait = server.wait_timeout();
+    // The shortest wait_timeout any session may get during the run.
+    let lowered = faults.iter().find_map(|f| match &f.fault {
+        Fault::SetGlobal { variable, value } if variable == "wait_timeout" => value
+            .parse::<u64>()
+            .ok()
+            .map(|s| (f, Duration::from_secs(s))),
+        _ => None,
+    });
+    let shortest = lowered.map_or(wait, |(_, l)| l.min(wait));
+    let longest_idle = faults
+        .iter()
+        .filter(|f| f.fault == Fault::Idle)
+        .filter_map(|f| f.duration)
+        .chain([workload.think])
+        .max()
+        .unwrap_or_default();
+
+    let outlives = |d: Option<Duration>| d.is_none_or(|d| d >= shortest);
+    if !pool.test_before_acquire && outlives(pool.max_lifetime) && outlives(pool.idle_timeout) {
+        let lifetime = pool.word(Setting::Lifetime);
+        let message = format!(
+            "{lifetime} ({}) and {} ({}) outlive the server's wait_timeout ({}) and {} is off: \
+             a connection idle longer than {} is closed by the server while the pool still hands it out",
+            opt(pool.max_lifetime),
+            pool.word(Setting::Idle),
+            opt(pool.idle_timeout),
+            fmt(shortest),
+            pool.word(Setting::PrePing),
+            fmt(shortest),
+        );
+        let predicts = (longest_idle > shortest).then_some(ErrorClass::GoneAway);
+        let message = match predicts {
+            Some(_) => format!(
+                "{message}; the workload idles for {}, so expect gone_away",
+                fmt(longest_idle)
+            ),
+            None => format!("{message}; this workload never idles that long"),
+        };
+        out.push(Lint {
+            rule: "stale-connections",
+            message,
+            predicts,
+        });
+    }
+
+    if let Some((f, value)) = lowered {
+        out.push(Lint {
+            rule: "lowered-wait-timeout",
+            message: format!(
+                "`{}` lowers wait_timeout to {} at {}: only sessions opened after that get it; \
+                 connections already in the pool keep {}",
+                f.name,
+                fmt(value),
+                fmt(f.at),
+                fmt(wait)
+            ),
+            predicts: None,
+        });
+    }
+
+    let server_max = faults
+        .iter()
+        .find_map(|f| match &f.fault {
+            Fault::SetGlobal { variable, value } if variable == "max_connections" => {
+                value.parse::<u32>().ok()
+            }
+            _ => None,
+        })
+        .map_or(server.max_connections(), |m| {
+            m.min(server.max_connections())
+        });
+    if pool.max_connections > server_max {
+        out.push(Lint {
+            rule: "pool-exceeds-server-limit",
+            message: format!(
+                "the pool may open {} connections ({}) but the server allows {} (max_connections): \
+                 opening the rest fails",
+                pool.max_connections,
+                pool.word(Setting::Max),
+                server_max
+            ),
+            predicts: Some(ErrorClass::TooManyConnections),
+        });
+    }
+
+    if let Some(every) = workload.leak_every {
+        out.push(Lint {
+            rule: "leaked-checkouts",
+            message: format!(
+                "1 request in {every} keeps its connection: after about {} requests all {} connections \
+                 are gone and every checkout waits out {} ({})",
+                every * u64::from(pool.max_connections),
+                pool.max_connections,
+                pool.word(Setting::Acquire),
+                fmt(pool.acquire_timeout)
+            ),
+            predicts: Some(ErrorClass::CheckoutTimeout),
+        });
+    }
+
+    let k = workload.checkouts_per_request;
+    if k > 1 && workload.workers * (k - 1) >= pool.max_connections {
+        out.push(Lint {
+            rule: "nested-checkouts",
+            message: format!(
+                "each request holds {} connections at once and {} workers can together hold all {}: \
+                 requests wait on each other until {} ({}) runs out",
+                k,
+                workload.workers,
+                pool.max_connections,
+                pool.word(Setting::Acquire),
+                fmt(pool.acquire_timeout)
+            ),
+            predicts: Some(ErrorClass::CheckoutTimeout),
+        });
+    }
+
+    if workload.op_timeout < pool.acquire_timeout {
+        out.push(Lint {
+            rule: "op-timeout-below-checkout-timeout",
+            message: format!(
+                "the harness gives up after {} but the pool waits {} ({}) for a connection: \
+                 a starved checkout shows as `timeout`, not `checkout_timeout`",
+                fmt(workload.op_timeout),
+                fmt(pool.acquire_timeout),
+                pool.word(Setting::Acquire)
+            ),
+            predicts: None,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn server(wait: u64) -> ServerSpec {
+        ServerSpec {
+            settings: [("wait_timeout".to_string(), wait.to_string())].into(),
+            ..Default::default()
+        }
+    }
+
+    fn idle(secs: f64) -> FaultSpec {
+        FaultSpec {
+            name: "night".into(),
+            fault: Fault::Idle,
+            at: Duration::from_secs(1),
+            duration: Some(Duration::from_secs_f64(secs)),
+            repeat: None,
+            jitter: Duration::ZERO,
+            tolerate: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn the_story_config_predicts_gone_away() {
+        let pool = PoolSpec::sqlalchemy(
+            Some(5),
+            Some(10),
+            None,
+            Some(Some(Duration::from_secs(7200))),
+            None,
+            None,
+        );
+        let l = lint(&pool, &server(2), &WorkloadSpec::default(), &[idle(3.5)]);
+        let stale = l
+            .iter()
+            .find(|l| l.rule == "stale-connections")
+            .expect("flagged");
+        assert_eq!(stale.predicts, Some(ErrorClass::GoneAway));
+        assert!(
+            stale.message.contains("pool_recycle (2h)")
+                && stale.message.contains("wait_timeout (2s)"),
+            "{}",
+            stale.message
+        );
+    }
+
+    #[test]
+    fn either_fix_silences_it() {
+        let recycle = PoolSpec::sqlalchemy(
+            None,
+            None,
+            None,
+            Some(Some(Duration::from_secs(1))),
+            None,
+            None,
+        );
+        let pre_ping = PoolSpec::sqlalchemy(
+            None,
+            None,
+            None,
+            Some(Some(Duration::from_secs(7200))),
+            Some(true),
+            None,
+        );
+        for pool in [recycle, pre_ping] {
+            let l = lint(&pool, &server(2), &WorkloadSpec::default(), &[idle(3.5)]);
+            assert!(l.iter().all(|l| l.rule != "stale-connections"), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn no_idle_gap_means_no_prediction() {
+        let pool = PoolSpec::sqlx(None, None, None, Some(None), Some(None), Some(false));
+        let l = lint(&pool, &server(2), &WorkloadSpec::default(), &[]);
+        assert_eq!(
+            l.iter()
+                .find(|l| l.rule == "stale-connections")
+                .unwrap()
+                .predicts,
+            None
+        );
+    }
+
+    #[test]
+    fn leaks_and_limits() {
+        let pool = PoolSpec::sqlalchemy(
+            Some(5),
+            Some(10),
+            Some(Some(Duration::from_secs(1))),
+            None,
+            Some(true),
+            None,
+        );
+        let w = WorkloadSpec {
+            leak_every: Some(3),
+            ..Default::default()
+        };
+        let mut s = server(28800);
+        s.settings.insert("max_connections".into(), "10".into());
+        let rules: Vec<_> = lint(&pool, &s, &w, &[])
+            .into_iter()
+            .map(|l| (l.rule, l.predicts))
+            .collect();
+        assert!(
+            rules.contains(&("leaked-checkouts", Some(ErrorClass::CheckoutTimeout))),
+            "{rules:?}"
+        );
+        assert!(
+            rules.contains(&(
+                "pool-exceeds-server-limit",
+                Some(ErrorClass::TooManyConnections)
+            )),
+            "{rules:?}"
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! Report: the checked result of a run, in two parts.
+//!
+//! The *stable* part (verdicts, what went wrong where, lint outcomes) is the same on
+//! every run of a healthy suite, so it is what snapshots compare. The *measured* part
+//! (counts, latencies, recovery times, raw errors) is shown and saved but never
+//! snapshotted raw.
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{self, CheckResult, Expected, Judgement, Verdict};
+use crate::history::{ErrorClass, History};
+use crate::lint::Lint;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub stable: Stable,
+    pub measured: Measured,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stable {
+    pub suite: String,
+    pub description: String,
+    pub expected: Expected,
+    pub verdict: Verdict,
+    pub met: bool,
+    /// Why the expectation was not met.
+    pub unmet: Vec<String>,
+    pub checks: Vec<StableCheck>,
+    /// Faults that ran, by name and kind.
+    pub faults: Vec<String>,
+    pub lint: Vec<StableLint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StableCheck {
+    pub name: String,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StableLint {
+    pub rule: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicts: Option<ErrorClass>,
+    /// `confirmed` or `refuted` by the run, for lints that predict something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub seed: u64,
+    pub backend: String,
+    pub server_version: String,
+    pub pool: String,
+    pub started_at: String,
+    #[serde(with = "humantime_serde")]
+    pub setup: Duration,
+    #[serde(with = "humantime_serde")]
+    pub workload: Duration,
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Successful requests per second.
+    pub throughput: f64,
+    pub latency_ms: Latency,
+    pub errors: Vec<ErrorCount>,
+    pub faults: Vec<FaultOutcome>,
+    pub pool_peak_in_use: u32,
+    pub pool_peak_size: u32,
+    pub findings: Vec<MeasuredFinding>,
+    pub reproduce: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    pub class: ErrorClass,
+    /// The fault window it fell in, or none.
+    pub window: Option<String>,
+    pub count: u64,
+    pub tolerated: bool,
+    #[serde(with = "humantime_serde")]
+    pub first_at: Duration,
+    pub first_message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultOutcome {
+    pub name: String,
+    pub kind: String,
+    pub detail: String,
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    #[serde(with = "humantime_serde")]
+    pub healed: Option<Duration>,
+    pub error: Option<String>,
+    /// The slowest worker's time from heal to its first success.
+    #[serde(with = "humantime_serde")]
+    pub recovery: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredFinding {
+    pub check: String,
+    pub summary: String,
+    pub detail: String,
+}
+
+/// What the report needs to know besides the history and verdicts.
+pub struct Context<'a> {
+    pub suite: &'a crate::Suite,
+    pub seed: u64,
+    pub server_version: String,
+    pub pool: String,
+    pub started_at: String,
+    pub setup: Duration,
+    pub lint: Vec<Lint>,
+}
+
+impl Report {
+    pub fn build(
+        cx: Context<'_>,
+        h: &History,
+        checks: &[CheckResult],
+        judgement: Judgement,
+    ) -> Report {
+        let e = &cx.suite.expect;
+        let seen: std::collections::BTreeSet<ErrorClass> =
+            h.failures().filter_map(|o| o.class()).collect();
+        let complete = h.interrupted.is_none();
+        let stable = Stable {
+            suite: cx.suite.name.clone(),
+            description: cx.suite.description.clone(),
+            expected: e.verdict,
+            verdict: judgement.verdict,
+            met: judgement.met,
+            unmet: judgement.unmet,
+            checks: checks
+                .iter()
+                .map(|c| StableCheck {
+                    name: c.name.to_string(),
+                    verdict: c.verdict,
+                    findings: c.findings.iter().map(|f| f.summary.clone()).collect(),
+                })
+                .collect(),
+            faults: h
+                .faults
+                .iter()
+                .map(|f| format!("{} ({})", f.name, f.kind))
+                .collect(),
+            lint: cx
+                .lint
+                .iter()
+                .map(|l| StableLint {
+                    rule: l.rule.to_string(),
+                    message: l.message.clone(),
+                    predicts: l.predicts,
+                    outcome: l.predicts.filter(|_| complete).map(|c| {
+                        if seen.contains(&c) {
+                            "confirmed"
+                        } else {
+                            "refuted"
+                        }
+                        .to_string()
+                    }),
+                })
+                .collect(),
+        };
+        let ok = h.ops.iter().filter(|o| o.ok()).count() as u64;
+        let ws = check::windows(h);
+        let mut errors: BTreeMap<(ErrorClass, Option<String>), ErrorCount> = BTreeMap::new();
+        for op in h.failures() {
+            let class = op.class().expect("failures have a class");
+            let w = check::window_of(op, &ws, e.grace);
+            let tolerated = check::tolerated(op, class, &ws, e);
+            let entry = errors
+                .entry((class, w.map(|w| w.name.clone())))
+                .or_insert_with(|| ErrorCount {
+                    class,
+                    window: w.map(|w| w.name.clone()),
+                    count: 0,
+                    tolerated,
+                    first_at: op.start,
+                    first_message: op
+                        .error
+                        .as_ref()
+                        .map(|e| e.message.clone())
+                        .unwrap_or_default(),
+                });
+            entry.count += 1;
+        }
+        let mut latencies: Vec<f64> = h
+            .ops
+            .iter()
+            .filter(|o| o.ok())
+            .map(|o| (o.end - o.start).as_secs_f64() * 1e3)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            if latencies.is_empty() {
+                0.0
+            } else {
+                latencies[((latencies.len() - 1) as f64 * p).round() as usize]
+            }
+        };
+        let faults = h
+            .faults
+            .iter()
+            .map(|f| FaultOutcome {
+                name: f.name.clone(),
+                kind: f.kind.clone(),
+                detail: f.detail.clone(),
+                start: f.start,
+                healed: f.healed,
+                error: f.error.clone(),
+                recovery: f.healed.and_then(|healed| {
+                    (0..h.workers)
+                        .filter_map(|w| {
+                            h.ops
+                                .iter()
+                                .find(|o| o.worker == w && o.start >= healed && o.ok())
+                                .map(|o| o.end - healed)
+                        })
+                        .max()
+                }),
+            })
+            .collect();
+        let mut reproduce = format!(
+            "goneaway run {} --seed {}",
+            origin_arg(&cx.suite.origin),
+            cx.seed
+        );
+        if cx.suite.server.backend != crate::server::BackendKind::Process {
+            reproduce.push_str(&format!(" --backend {}", cx.suite.server.backend));
+        }
+        let measured = Measured {
+            seed: cx.seed,
+            backend: cx.suite.server.backend.to_string(),
+            server_version: cx.server_version,
+            pool: cx.pool,
+            started_at: cx.started_at,
+            setup: cx.setup,
+            workload: h.workload_end,
+            requests: h.ops.len() as u64,
+            ok,
+            failed: h.ops.len() as u64 - ok,
+            throughput: ok as f64 / h.workload_end.as_secs_f64().max(1e-3),
+            latency_ms: Latency {
+                p50: pct(0.5),
+                p95: pct(0.95),
+                p99: pct(0.99),
+                max: pct(1.0),
+            },
+            errors: errors.into_values().collect(),
+            faults,
+            pool_peak_in_use: h.samples.iter().map(|s| s.in_use()).max().unwrap_or(0),
+            pool_peak_size: h.samples.iter().map(|s| s.size).max().unwrap_or(0),
+            findings: checks
+                .iter()
+                .flat_map(|c| {
+                    c.findings.iter().map(|f| MeasuredFinding {
+                        check: c.name.to_string(),
+                        summary: f.summary.clone(),
+                        detail: f.detail.clone(),
+                    })
+                })
+                .collect(),
+            reproduce,
+        };
+        Report { stable, measured }
+    }
+
+    /// The report for people, as the terminal shows it.
+    pub fn human(&self) -> String {
+        render::human(self)
+    }
+
+    /// Panic with the whole report unless the suite's expectations were met. For tests.
+    #[track_caller]
+    pub fn assert_expected(&self) {
+        if !self.stable.met {
+            panic!(
+                "suite `{}` did not meet its expectations\n\n{}",
+                self.stable.suite,
+                self.human()
+            );
+        }
+    }
+
+    /// Save as `<dir>/<suite>/<time>/report.{json,txt}` and point `<dir>/<suite>/latest`
+    /// at it. Returns the directory written.
+    pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let stamp = self.measured.started_at.replace(':', "");
+        let suite_dir = dir.join(&self.stable.suite);
+        let mut out = suite_dir.join(format!("{stamp}-seed{}", self.measured.seed));
+        let mut n = 1;
+        while out.exists() {
+            n += 1;
+            out = suite_dir.join(format!("{stamp}-seed{}-{n}", self.measured.seed));
+        }
+        std::fs::create_dir_all(&out)?;
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(out.join("report.json"), json + "\n")?;
+        std::fs::write(out.join("report.txt"), self.human())?;
+        let latest = suite_dir.join("latest");
+        let _ = std::fs::remove_file(&latest);
+        let target = out.file_name().expect("a directory name");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(target, &latest)?;
+        Ok(out)
+    }
+}
+
+fn origin_arg(origin: &str) -> &str {
+    origin.strip_prefix("builtin:").unwrap_or(origin)
+}

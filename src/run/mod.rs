@@ -1,0 +1,296 @@
+//! Run: one suite, top to bottom. Start the server, build (or take) the pool, play the
+//! workload and the schedule into one history, then check it and report. Nothing here
+//! decides a verdict; it only makes the history happen and hands it on.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::check;
+use crate::error::Error;
+use crate::fault::{FaultCx, Nemesis};
+use crate::history::{Ending, FinalRead, PoolSample, Recorder};
+use crate::lint;
+use crate::pool::{Pool, PoolSpec};
+use crate::report::{Context, Report};
+use crate::schedule;
+use crate::server::{self, ConnectInfo, Server, admin_connect, admin_exec};
+use crate::suite::Suite;
+use crate::workload::{self, Gate, IdSpace};
+
+/// Builds the pool under test once the server is up and its address is known.
+pub type PoolFactory =
+    Box<dyn FnOnce(ConnectInfo) -> BoxFuture<'static, Result<Arc<dyn Pool>, String>> + Send>;
+
+/// How to run a suite.
+pub struct RunOptions {
+    /// Overrides the suite's seed; `None` uses the suite's, or a fresh one.
+    pub seed: Option<u64>,
+    /// Cancel to stop early (Ctrl-C): faults heal, the report is marked unknown.
+    pub cancel: CancellationToken,
+    /// `None`: build a sqlx pool from the suite's `[pool]`.
+    pub pool: Option<PoolFactory>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            seed: None,
+            cancel: CancellationToken::new(),
+            pool: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Test a pool the user builds, the way their application builds it.
+    pub fn with_pool<F, Fut, P, E>(mut self, factory: F) -> Self
+    where
+        F: FnOnce(ConnectInfo) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<P, E>> + Send + 'static,
+        P: Pool,
+        E: std::fmt::Display,
+    {
+        self.pool = Some(Box::new(move |info| {
+            Box::pin(async move {
+                factory(info)
+                    .await
+                    .map(|p| Arc::new(p) as Arc<dyn Pool>)
+                    .map_err(|e| e.to_string())
+            })
+        }));
+        self
+    }
+}
+
+impl Suite {
+    /// Run with the pool the suite describes.
+    pub async fn run(&self) -> Result<Report, Error> {
+        run(self, RunOptions::default()).await
+    }
+
+    /// Run against a pool the user builds from the server's connection details.
+    pub async fn run_with_pool<F, Fut, P, E>(&self, factory: F) -> Result<Report, Error>
+    where
+        F: FnOnce(ConnectInfo) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<P, E>> + Send + 'static,
+        P: Pool,
+        E: std::fmt::Display,
+    {
+        run(self, RunOptions::default().with_pool(factory)).await
+    }
+}
+
+/// How long past the workload a run may take (setup, heals, the final read) before the
+/// harness gives up on it: every run is bounded.
+const SLACK: Duration = Duration::from_secs(120);
+
+pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
+    let seed = opts.seed.or(suite.seed).unwrap_or_else(rand::random);
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let setup_start = Instant::now();
+    let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
+    let app = server.app();
+    prepare_schema(server.as_ref()).await?;
+
+    let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match opts.pool {
+        Some(factory) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
+        None => {
+            let spec = suite
+                .pool
+                .clone()
+                .unwrap_or_else(|| PoolSpec::sqlx(None, None, None, None, None, None));
+            let pool = crate::pool::sqlx::build(&spec, app.options()).map_err(Error::Pool)?;
+            (Arc::new(pool), Some(spec))
+        }
+    };
+    // Lint what the pool really is; a user's pool speaks for itself.
+    let actual = pool.settings();
+    let pool_spec = configured.clone().or(actual.clone());
+    let lints = match &pool_spec {
+        Some(p) => lint::lint(p, &suite.server, &suite.workload, &suite.faults),
+        None => vec![],
+    };
+    let pool_desc = match (&configured, &actual) {
+        (Some(c), _) => format!("{c} (built by goneaway)"),
+        (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),
+        (None, None) => "your pool (settings not readable)".to_string(),
+    };
+    let setup = setup_start.elapsed();
+
+    let recorder = Recorder::new();
+    let gate = Gate::new();
+    let ids = IdSpace {
+        run: (seed % 9_000) as i64 + 1,
+    };
+    let baseline = {
+        let s = pool.stats();
+        recorder.sample(s.size, s.idle)
+    };
+    let until = CancellationToken::new();
+    let deadline_cancel = opts.cancel.child_token();
+    let nemesis = Nemesis {
+        cx: FaultCx {
+            server: server.clone(),
+            app_user: app.user.clone(),
+            gate: gate.clone(),
+        },
+        recorder: recorder.clone(),
+    };
+    let plan = schedule::plan(&suite.faults, seed);
+    let sampler = {
+        let (pool, recorder, until) = (pool.clone(), recorder.clone(), until.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = until.cancelled() => return,
+                    _ = tick.tick() => { let s = pool.stats(); recorder.sample(s.size, s.idle); }
+                }
+            }
+        })
+    };
+    let bound = suite.workload.duration + SLACK;
+    let watchdog = {
+        let cancel = deadline_cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(bound).await;
+            cancel.cancel();
+        })
+    };
+    let mut workload_end = Duration::ZERO;
+    let (leaked, ()) = tokio::join!(
+        async {
+            let leaked = workload::run(
+                &suite.workload,
+                pool.clone(),
+                recorder.clone(),
+                gate.clone(),
+                ids,
+                seed,
+                deadline_cancel.clone(),
+            )
+            .await;
+            workload_end = recorder.now();
+            until.cancel();
+            leaked
+        },
+        nemesis.run(plan, deadline_cancel.clone(), until.clone()),
+    );
+    sampler.abort();
+    let interrupted = if opts.cancel.is_cancelled() {
+        Some("interrupted (Ctrl-C or the caller cancelled the run)".to_string())
+    } else if deadline_cancel.is_cancelled() {
+        Some(format!(
+            "the run exceeded its bound of {}",
+            humantime::format_duration(bound)
+        ))
+    } else {
+        None
+    };
+    watchdog.abort();
+
+    let settled = if interrupted.is_none() {
+        Some(settle(pool.as_ref(), &recorder, leaked.0.len() as u32).await)
+    } else {
+        None
+    };
+    drop(leaked);
+    pool.close().await;
+    let final_read = if interrupted.is_none() {
+        Some(final_read(server.as_ref(), ids).await)
+    } else {
+        None
+    };
+    let history = recorder.freeze(Ending {
+        workload_end,
+        settled,
+        baseline: Some(baseline),
+        final_read,
+        interrupted,
+        workers: suite.workload.workers,
+    });
+    let server_version = server.version();
+    drop(server);
+
+    let checks = check::check(&history, &suite.expect);
+    let judgement = check::judge(&history, &suite.expect, &checks);
+    let cx = Context {
+        suite,
+        seed,
+        server_version,
+        pool: pool_desc,
+        started_at,
+        setup,
+        lint: lints,
+    };
+    Ok(Report::build(cx, &history, &checks, judgement))
+}
+
+async fn prepare_schema(server: &dyn Server) -> Result<(), Error> {
+    let app = server.app();
+    let table = format!("`{}`.goneaway_writes", app.database);
+    admin_exec(
+        &server.admin(),
+        &format!("CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY, worker INT NOT NULL) ENGINE=InnoDB"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Wait (briefly) until the pool has taken back everything the workload returned: sqlx
+/// may still be pinging a released connection in the background.
+async fn settle(pool: &dyn Pool, recorder: &Recorder, leaked: u32) -> PoolSample {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let s = pool.stats();
+        let in_use = s.size.saturating_sub(s.idle);
+        if in_use <= leaked || tokio::time::Instant::now() >= deadline {
+            return recorder.sample(s.size, s.idle);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Read back this run's rows (for the durability check) and remove them. Retries for a
+/// while: the last fault may have just restarted the server.
+async fn final_read(server: &dyn Server, ids: IdSpace) -> FinalRead {
+    let admin = server.admin();
+    let table = format!("`{}`.goneaway_writes", server.app().database);
+    let (lo, hi) = ids.range();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        match admin_connect(&admin).await {
+            Ok(mut conn) => {
+                let sql = format!("SELECT id FROM {table} WHERE id >= ? AND id < ?");
+                match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .bind(lo)
+                    .bind(hi)
+                    .fetch_all(&mut conn)
+                    .await
+                {
+                    Ok(rows) => {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DELETE FROM {table} WHERE id >= ? AND id < ?"
+                        )))
+                        .bind(lo)
+                        .bind(hi)
+                        .execute(&mut conn)
+                        .await;
+                        return FinalRead::Rows(rows.into_iter().collect());
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    FinalRead::Failed(format!(
+        "could not read the writes table back within 30s: {last}"
+    ))
+}

@@ -1,0 +1,136 @@
+//! Schedule: where faults fall in time. Pure: the same suite and seed always give the
+//! same plan, which is what makes a printed seed reproduce a run.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::fault::Fault;
+use crate::history::ErrorClass;
+
+/// One `[[fault]]` of a suite, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    pub name: String,
+    pub fault: Fault,
+    pub at: Duration,
+    /// How long the fault lasts before it heals; `None` for instant faults (kill) and
+    /// settings that stay until the run ends.
+    pub duration: Option<Duration>,
+    pub repeat: Option<Repeat>,
+    /// Each occurrence moves later by up to this much, drawn from the seed.
+    pub jitter: Duration,
+    /// Error classes tolerated in this fault's window on top of the suite's.
+    pub tolerate: BTreeSet<ErrorClass>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Repeat {
+    pub every: Duration,
+    /// Extra occurrences after the first.
+    pub times: u32,
+}
+
+impl FaultSpec {
+    /// The latest moment an occurrence of this fault can heal.
+    pub fn latest_heal(&self) -> Duration {
+        let extra = self.repeat.map_or(Duration::ZERO, |r| r.every * r.times);
+        self.at + extra + self.jitter + self.duration.unwrap_or_default()
+    }
+}
+
+/// A fault occurrence placed in time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// `name`, or `name#k` for the k-th repetition (from 1).
+    pub name: String,
+    /// The suite's fault name this occurrence came from.
+    pub spec: String,
+    pub fault: Fault,
+    pub at: Duration,
+    pub duration: Option<Duration>,
+    pub tolerate: BTreeSet<ErrorClass>,
+}
+
+/// Expand repeats and draw jitter; sorted by time.
+pub fn plan(faults: &[FaultSpec], seed: u64) -> Vec<Planned> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for f in faults {
+        let times = f.repeat.map_or(0, |r| r.times);
+        for k in 0..=times {
+            let base = f.at + f.repeat.map_or(Duration::ZERO, |r| r.every * k);
+            let jitter = if f.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(rng.random_range(0..=f.jitter.as_micros() as u64))
+            };
+            out.push(Planned {
+                name: if times == 0 {
+                    f.name.clone()
+                } else {
+                    format!("{}#{}", f.name, k + 1)
+                },
+                spec: f.name.clone(),
+                fault: f.fault.clone(),
+                at: base + jitter,
+                duration: f.duration,
+                tolerate: f.tolerate.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|p| p.at);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn spec(at: u64, every: u64, times: u32, jitter: u64) -> FaultSpec {
+        FaultSpec {
+            name: "f".into(),
+            fault: Fault::Pause,
+            at: Duration::from_millis(at),
+            duration: Some(Duration::from_millis(100)),
+            repeat: (times > 0).then_some(Repeat {
+                every: Duration::from_millis(every),
+                times,
+            }),
+            jitter: Duration::from_millis(jitter),
+            tolerate: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn repeats_are_named_and_spaced() {
+        let p = plan(&[spec(1000, 500, 2, 0)], 7);
+        let got: Vec<_> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.at.as_millis()))
+            .collect();
+        assert_eq!(got, [("f#1", 1000), ("f#2", 1500), ("f#3", 2000)]);
+    }
+
+    proptest! {
+        #[test]
+        fn same_seed_same_plan(seed: u64, at in 0u64..5000, every in 200u64..2000, times in 0u32..5, jitter in 0u64..300) {
+            let s = [spec(at, every, times, jitter)];
+            prop_assert_eq!(plan(&s, seed), plan(&s, seed));
+        }
+
+        #[test]
+        fn occurrences_stay_within_their_bounds(seed: u64, at in 0u64..5000, every in 200u64..2000, times in 0u32..5, jitter in 0u64..300) {
+            let s = spec(at, every, times, jitter);
+            let p = plan(std::slice::from_ref(&s), seed);
+            prop_assert_eq!(p.len(), times as usize + 1);
+            for o in &p {
+                prop_assert!(o.at >= s.at);
+                prop_assert!(o.at + o.duration.unwrap() <= s.latest_heal());
+            }
+        }
+    }
+}

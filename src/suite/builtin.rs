@@ -1,0 +1,30 @@
+//! The suites shipped in `suites/`, compiled in so `goneaway run <name>` works from any
+//! directory. A test keeps this list and the directory in step.
+
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        /// `(name, toml text)` of every built-in suite.
+        pub const BUILTIN: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!("../../suites/", $name, ".toml")))),*
+        ];
+    };
+}
+
+builtin![
+    "idle-expiry-stale-pool",
+    "idle-expiry-recycle",
+    "idle-expiry-pre-ping",
+    "wait-timeout-lowered",
+    "kill-idle",
+    "kill-active",
+    "server-restart",
+    "server-crash",
+    "server-pause",
+    "leaked-checkouts",
+    "leaked-checkouts-fixed",
+    "max-connections",
+];
+
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}

@@ -1,0 +1,813 @@
+//! Suite: one scenario, read from TOML and checked before anything starts.
+//!
+//! Parsing happens in two steps: serde reads the file into [`raw`] structs that reject
+//! unknown keys and keep spans, then [`Suite::from_toml`] turns them into checked types
+//! owned by the modules that use them. Every complaint names the file, line, column and
+//! field, and says what is allowed.
+
+mod builtin;
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use crate::check::{Expect, Expected};
+use crate::fault::{Fault, KillTarget};
+use crate::history::{ErrorClass, OpKind};
+use crate::pool::{PoolSpec, Vocabulary};
+use crate::schedule::{FaultSpec, Repeat};
+use crate::server::{BackendKind, ServerSpec};
+use crate::workload::WorkloadSpec;
+
+pub use builtin::{BUILTIN, builtin_names};
+use raw::{RawFault, RawPool, RawSuite, S};
+
+/// A checked scenario: everything a run needs, nothing left to interpret.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub name: String,
+    pub description: String,
+    /// Where it came from: a path, or `builtin:<name>`.
+    pub origin: String,
+    /// The suite's own seed; a run may override it.
+    pub seed: Option<u64>,
+    pub server: ServerSpec,
+    /// `None`: the pool is built by the user (library use) or sqlx defaults.
+    pub pool: Option<PoolSpec>,
+    pub workload: WorkloadSpec,
+    pub faults: Vec<FaultSpec>,
+    pub expect: Expect,
+}
+
+/// A suite that could not be read; displays as `file:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SuiteError {
+    pub origin: String,
+    /// 1-based line and column, when the problem has a place.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.origin, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+impl Suite {
+    /// Read and check a suite file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Suite, SuiteError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SuiteError {
+            origin: origin.clone(),
+            position: None,
+            message: format!("cannot read suite file: {e}"),
+        })?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("suite");
+        Suite::from_toml(&text, &origin, stem)
+    }
+
+    /// A suite shipped with goneaway, by name (see `goneaway list`).
+    pub fn builtin(name: &str) -> Result<Suite, SuiteError> {
+        let text = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| SuiteError {
+                origin: name.to_string(),
+                position: None,
+                message: format!(
+                    "no built-in suite named `{name}` and no such file; built-in suites: {}",
+                    builtin_names().join(", ")
+                ),
+            })?;
+        Suite::from_toml(text, &format!("builtin:{name}"), name)
+    }
+
+    /// A path if it exists, else a built-in name.
+    pub fn resolve(name_or_path: &str) -> Result<Suite, SuiteError> {
+        let path = Path::new(name_or_path);
+        if path.exists() || name_or_path.ends_with(".toml") {
+            Suite::load(path)
+        } else {
+            Suite::builtin(name_or_path)
+        }
+    }
+
+    /// Parse and check suite text; `default_name` is used when the file has no `name`.
+    pub fn from_toml(text: &str, origin: &str, default_name: &str) -> Result<Suite, SuiteError> {
+        let cx = Cx { text, origin };
+        let raw: RawSuite = toml::from_str(text).map_err(|e| {
+            // toml's own message already says which key and what was expected.
+            cx.err_at(
+                e.span().map(|s| s.start),
+                e.message().trim_end().to_string(),
+            )
+        })?;
+        cx.check(raw, default_name)
+    }
+
+    /// Run the same scenario on another backend, checking that its faults are possible
+    /// there.
+    pub fn with_backend(mut self, backend: BackendKind) -> Result<Suite, SuiteError> {
+        if backend == BackendKind::External && self.server.url.is_none() {
+            return Err(SuiteError {
+                origin: self.origin.clone(),
+                position: None,
+                message: "--backend external needs `url` in [server]".into(),
+            });
+        }
+        self.server.backend = backend;
+        for f in &self.faults {
+            if let Some(why) = f.fault.unsupported_on(backend) {
+                return Err(SuiteError {
+                    origin: self.origin.clone(),
+                    position: None,
+                    message: format!(
+                        "fault `{}` cannot run on the {backend} backend: {why}",
+                        f.name
+                    ),
+                });
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Checking context: the text (to turn spans into lines) and where it came from.
+struct Cx<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+type R<T> = Result<T, SuiteError>;
+
+impl Cx<'_> {
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    fn err_at(&self, offset: Option<usize>, message: String) -> SuiteError {
+        SuiteError {
+            origin: self.origin.to_string(),
+            position: offset.map(|o| self.position(o)),
+            message,
+        }
+    }
+
+    fn err<T>(&self, at: &Spanned<T>, message: impl Into<String>) -> SuiteError {
+        self.err_at(Some(at.span().start), message.into())
+    }
+
+    fn check(&self, raw: RawSuite, default_name: &str) -> R<Suite> {
+        let name = match &raw.name {
+            Some(n) => {
+                let ok = !n.get_ref().is_empty()
+                    && n.get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !ok {
+                    return Err(self.err(
+                        n,
+                        "`name` must be lowercase letters, digits and dashes, like \"idle-expiry\"",
+                    ));
+                }
+                n.get_ref().clone()
+            }
+            None => default_name.to_string(),
+        };
+        let description = raw.description.get_ref().trim().to_string();
+        if description.is_empty() || description.contains('\n') {
+            return Err(self.err(
+                &raw.description,
+                "`description` must be one non-empty line saying what goes wrong",
+            ));
+        }
+        let server = self.server(&raw.server)?;
+        let pool = raw.pool.as_ref().map(|p| self.pool(p)).transpose()?;
+        let workload = self.workload(&raw.workload)?;
+        let mut faults = Vec::new();
+        for f in &raw.faults {
+            faults.push(self.fault(f, &server, &workload)?);
+        }
+        let mut names = BTreeSet::new();
+        for (f, raw_f) in faults.iter().zip(&raw.faults) {
+            if !names.insert(f.name.clone()) {
+                return Err(self.err(
+                    raw_f,
+                    format!("two faults are named `{}`; give one a `name`", f.name),
+                ));
+            }
+        }
+        let mut expect = self.expect(&raw.expect, &faults)?;
+        expect.per_fault = faults
+            .iter()
+            .map(|f| (f.name.clone(), f.tolerate.clone()))
+            .collect();
+        Ok(Suite {
+            name,
+            description,
+            origin: self.origin.to_string(),
+            seed: raw.seed.map(|s| s.into_inner()),
+            server,
+            pool,
+            workload,
+            faults,
+            expect,
+        })
+    }
+
+    fn server(&self, raw: &raw::RawServer) -> R<ServerSpec> {
+        let backend = match &raw.backend {
+            Some(b) => b
+                .get_ref()
+                .parse()
+                .map_err(|e: String| self.err(b, format!("[server] backend: {e}")))?,
+            None => BackendKind::Process,
+        };
+        match (&backend, &raw.url) {
+            (BackendKind::External, None) => {
+                let at = raw
+                    .backend
+                    .as_ref()
+                    .expect("external is only set explicitly");
+                return Err(self.err(at, "the external backend needs `url = \"mysql://user:password@host:port/db\"` in [server]"));
+            }
+            (BackendKind::Process | BackendKind::Docker, Some(url)) => {
+                return Err(self.err(url, "`url` is only for backend = \"external\"; the process and docker backends start their own server"));
+            }
+            _ => {}
+        }
+        let mut settings = BTreeMap::new();
+        for (key, value) in &raw.settings {
+            let rendered = render_setting(key, value).map_err(|why| {
+                // Flattened keys lose their spans; find the key's line in the text.
+                let offset = find_key(self.text, "server", key);
+                self.err_at(offset, format!("[server] {key}: {why}"))
+            })?;
+            settings.insert(key.replace('-', "_"), rendered);
+        }
+        Ok(ServerSpec {
+            backend,
+            settings,
+            url: raw.url.as_ref().map(|u| u.get_ref().clone()),
+            image: raw.image.as_ref().map(|i| i.get_ref().clone()),
+        })
+    }
+
+    fn pool(&self, raw: &S<RawPool>) -> R<PoolSpec> {
+        let p = raw.get_ref();
+        // Each pair names one sqlx setting in both vocabularies: setting both is a
+        // contradiction, not a preference.
+        let pairs: [(&str, Option<usize>, &str, Option<usize>); 5] = [
+            (
+                "pool_size",
+                p.pool_size.as_ref().map(|s| s.span().start),
+                "min_connections",
+                p.min_connections.as_ref().map(|s| s.span().start),
+            ),
+            (
+                "max_overflow",
+                p.max_overflow.as_ref().map(|s| s.span().start),
+                "max_connections",
+                p.max_connections.as_ref().map(|s| s.span().start),
+            ),
+            (
+                "pool_timeout",
+                p.pool_timeout.as_ref().map(|s| s.span().start),
+                "acquire_timeout",
+                p.acquire_timeout.as_ref().map(|s| s.span().start),
+            ),
+            (
+                "pool_recycle",
+                p.pool_recycle.as_ref().map(|s| s.span().start),
+                "max_lifetime",
+                p.max_lifetime.as_ref().map(|s| s.span().start),
+            ),
+            (
+                "pool_pre_ping",
+                p.pool_pre_ping.as_ref().map(|s| s.span().start),
+                "test_before_acquire",
+                p.test_before_acquire.as_ref().map(|s| s.span().start),
+            ),
+        ];
+        let sqla_used: Vec<&str> = pairs
+            .iter()
+            .filter(|p| p.1.is_some())
+            .map(|p| p.0)
+            .collect();
+        let sqlx_used: Vec<(&str, usize)> = pairs
+            .iter()
+            .filter_map(|p| p.3.map(|at| (p.2, at)))
+            .collect();
+        if let (Some(a), Some((b, at))) = (sqla_used.first(), sqlx_used.first()) {
+            return Err(self.err_at(
+                Some(*at),
+                format!(
+                    "[pool] mixes SQLAlchemy (`{a}`) and sqlx (`{b}`) words for the same settings; \
+                     use one vocabulary (see the table in the README)"
+                ),
+            ));
+        }
+        if p.pool_size.is_some() && p.max_connections.is_some() {
+            let at = p.max_connections.as_ref().unwrap();
+            return Err(self.err(at, "[pool] sets both `pool_size` and `max_connections`; with SQLAlchemy words the maximum is pool_size + max_overflow"));
+        }
+        let spec = if !sqla_used.is_empty() {
+            PoolSpec::sqlalchemy(
+                p.pool_size.as_ref().map(|v| *v.get_ref()),
+                p.max_overflow.as_ref().map(|v| *v.get_ref()),
+                p.pool_timeout.as_ref().map(|v| v.get_ref().0),
+                p.pool_recycle.as_ref().map(|v| v.get_ref().0),
+                p.pool_pre_ping.as_ref().map(|v| *v.get_ref()),
+                p.idle_timeout.as_ref().map(|v| v.get_ref().0.map(|d| d.0)),
+            )
+        } else {
+            PoolSpec::sqlx(
+                p.max_connections.as_ref().map(|v| *v.get_ref()),
+                p.min_connections.as_ref().map(|v| *v.get_ref()),
+                p.acquire_timeout.as_ref().map(|v| v.get_ref().0),
+                p.idle_timeout.as_ref().map(|v| v.get_ref().0.map(|d| d.0)),
+                p.max_lifetime.as_ref().map(|v| v.get_ref().0.map(|d| d.0)),
+                p.test_before_acquire.as_ref().map(|v| *v.get_ref()),
+            )
+        };
+        if spec.max_connections == 0 {
+            return Err(self.err(
+                raw,
+                "[pool] allows no connections at all; the maximum must be at least 1",
+            ));
+        }
+        if spec.min_connections > spec.max_connections {
+            let word = if spec.vocabulary == Vocabulary::Sqlalchemy {
+                "pool_size"
+            } else {
+                "min_connections"
+            };
+            return Err(self.err(
+                raw,
+                format!(
+                    "[pool] {word} ({}) is above the maximum ({})",
+                    spec.min_connections, spec.max_connections
+                ),
+            ));
+        }
+        if spec.acquire_timeout.is_zero() {
+            return Err(self.err(raw, "[pool] a checkout timeout of 0 fails every checkout; give it a duration like \"5s\""));
+        }
+        Ok(spec)
+    }
+
+    fn workload(&self, raw: &S<raw::RawWorkload>) -> R<WorkloadSpec> {
+        let w = raw.get_ref();
+        let mut spec = WorkloadSpec {
+            duration: w.duration.get_ref().0,
+            ..WorkloadSpec::default()
+        };
+        if spec.duration.is_zero() {
+            return Err(self.err(&w.duration, "[workload] duration must be more than 0"));
+        }
+        if let Some(n) = &w.workers {
+            if *n.get_ref() == 0 || *n.get_ref() > 1000 {
+                return Err(self.err(n, "[workload] workers must be between 1 and 1000"));
+            }
+            spec.workers = *n.get_ref();
+        }
+        if let Some(n) = &w.requests {
+            if *n.get_ref() == 0 {
+                return Err(self.err(
+                    n,
+                    "[workload] requests must be at least 1 (leave it out for no cap)",
+                ));
+            }
+            spec.requests = Some(*n.get_ref());
+        }
+        if let Some(r) = &w.rate {
+            if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) {
+                return Err(self.err(
+                    r,
+                    "[workload] rate is requests per second across all workers and must be above 0",
+                ));
+            }
+            spec.rate = Some(*r.get_ref());
+        }
+        if let Some(d) = &w.think {
+            spec.think = d.get_ref().0;
+        }
+        if let Some(d) = &w.hold {
+            spec.hold = d.get_ref().0;
+        }
+        if let Some(d) = &w.op_timeout {
+            if d.get_ref().0.is_zero() {
+                return Err(self.err(d, "[workload] op_timeout must be more than 0: it is what turns a hang into a recorded `timeout`"));
+            }
+            spec.op_timeout = d.get_ref().0;
+        }
+        if let Some(n) = &w.checkouts_per_request {
+            if !(1..=4).contains(n.get_ref()) {
+                return Err(self.err(n, "[workload] checkouts_per_request must be 1 to 4"));
+            }
+            spec.checkouts_per_request = *n.get_ref();
+        }
+        if let Some(d) = &w.sleep {
+            spec.sleep = d.get_ref().0;
+        }
+        if let Some(n) = &w.leak_every {
+            if *n.get_ref() == 0 {
+                return Err(self.err(
+                    n,
+                    "[workload] leak_every must be at least 1 (1 = every request leaks)",
+                ));
+            }
+            spec.leak_every = Some(*n.get_ref());
+        }
+        if let Some(mix) = &w.mix {
+            let mut weights = BTreeMap::new();
+            for (k, v) in mix.get_ref() {
+                let kind = OpKind::ALL
+                    .into_iter()
+                    .find(|o| o.name() == k)
+                    .ok_or_else(|| {
+                        let names: Vec<_> = OpKind::ALL.iter().map(|o| o.name()).collect();
+                        self.err(
+                            mix,
+                            format!(
+                                "[workload] mix: unknown operation `{k}`; expected {}",
+                                names.join(", ")
+                            ),
+                        )
+                    })?;
+                weights.insert(kind, *v);
+            }
+            if weights.values().all(|w| *w == 0) {
+                return Err(self.err(mix, "[workload] mix gives every operation weight 0"));
+            }
+            spec.mix = weights;
+        }
+        Ok(spec)
+    }
+
+    fn fault(&self, f: &S<RawFault>, server: &ServerSpec, workload: &WorkloadSpec) -> R<FaultSpec> {
+        let raw = f.get_ref();
+        let kind = raw.kind.get_ref().as_str();
+        let at = raw.at.get_ref().0;
+        let duration = raw.duration.as_ref().map(|d| d.get_ref().0);
+        let no = |field: &str, present: bool, at: usize| -> R<()> {
+            if present {
+                Err(self.err_at(
+                    Some(at),
+                    format!("`{field}` is not a parameter of fault kind `{kind}`"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let span = |o: Option<usize>| o.unwrap_or(f.span().start);
+        let target_at = span(raw.target.as_ref().map(|t| t.span().start));
+        let variable_at = span(raw.variable.as_ref().map(|t| t.span().start));
+        let value_at = span(raw.value.as_ref().map(|t| t.span().start));
+        let need_duration = |what: &str| -> R<Duration> {
+            match duration {
+                Some(d) if !d.is_zero() => Ok(d),
+                _ => Err(self.err(
+                    &raw.kind,
+                    format!("fault kind `{kind}` needs `duration` ({what})"),
+                )),
+            }
+        };
+        let fault = match kind {
+            "idle" => {
+                need_duration("how long every worker stays idle")?;
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                Fault::Idle
+            }
+            "kill" => {
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                let target = match raw.target.as_ref().map(|t| t.get_ref().as_str()) {
+                    Some("idle") => KillTarget::Idle,
+                    Some("active") => KillTarget::Active,
+                    Some("all") | None => KillTarget::All,
+                    Some(other) => {
+                        return Err(self.err_at(
+                            Some(target_at),
+                            format!("kill target `{other}`: expected idle, active or all"),
+                        ));
+                    }
+                };
+                Fault::Kill { target }
+            }
+            "wait_timeout" | "set_global" => {
+                no("target", raw.target.is_some(), target_at)?;
+                let variable = if kind == "wait_timeout" {
+                    no("variable", raw.variable.is_some(), variable_at)?;
+                    "wait_timeout".to_string()
+                } else {
+                    let v = raw.variable.as_ref().ok_or_else(|| {
+                        self.err(&raw.kind, "fault kind `set_global` needs `variable`")
+                    })?;
+                    let ok = v
+                        .get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !ok || v.get_ref().is_empty() {
+                        return Err(self.err(
+                            v,
+                            "`variable` must be a server variable name like \"wait_timeout\"",
+                        ));
+                    }
+                    v.get_ref().clone()
+                };
+                let value = raw.value.as_ref().ok_or_else(|| {
+                    self.err(&raw.kind, format!("fault kind `{kind}` needs `value`"))
+                })?;
+                let value = render_setting(&variable, value.get_ref())
+                    .map_err(|why| self.err(value, format!("`value`: {why}")))?;
+                Fault::SetGlobal { variable, value }
+            }
+            "max_connections" => {
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                let value = raw.value.as_ref().ok_or_else(|| {
+                    self.err(
+                        &raw.kind,
+                        "fault kind `max_connections` needs `value` (the server's new limit)",
+                    )
+                })?;
+                let n = value
+                    .get_ref()
+                    .as_integer()
+                    .filter(|n| (1..=100_000).contains(n))
+                    .ok_or_else(|| {
+                        self.err(
+                            value,
+                            "`value` must be a whole number of connections, at least 1",
+                        )
+                    })?;
+                Fault::SetGlobal {
+                    variable: "max_connections".into(),
+                    value: n.to_string(),
+                }
+            }
+            "crash" | "restart" | "pause" => {
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                match kind {
+                    "crash" => {
+                        need_duration("how long the server stays down before it is started again")?;
+                        Fault::Crash
+                    }
+                    "restart" => {
+                        need_duration("how long the server stays down before it is started again")?;
+                        Fault::Restart
+                    }
+                    _ => {
+                        need_duration("how long the server stays frozen")?;
+                        Fault::Pause
+                    }
+                }
+            }
+            other => {
+                return Err(self.err(
+                    &raw.kind,
+                    format!(
+                        "unknown fault kind `{other}`; expected one of {}",
+                        Fault::KINDS.join(", ")
+                    ),
+                ));
+            }
+        };
+        if let Some(why) = fault.unsupported_on(server.backend) {
+            return Err(self.err(
+                &raw.kind,
+                format!(
+                    "fault `{kind}` cannot run on the {} backend: {why}",
+                    server.backend
+                ),
+            ));
+        }
+        let repeat = raw.repeat.as_ref().map(|r| {
+            let r = r.get_ref();
+            Repeat {
+                every: r.every.get_ref().0,
+                times: *r.times.get_ref(),
+            }
+        });
+        if let (Some(r), Some(rs)) = (&repeat, &raw.repeat) {
+            if r.times == 0 || r.every.is_zero() {
+                return Err(self.err(rs, "`repeat` needs `every` > 0 and `times` >= 1 (times counts the extra occurrences)"));
+            }
+            if r.every < duration.unwrap_or_default() {
+                return Err(self.err(rs, "`repeat.every` is shorter than the fault's `duration`: occurrences would overlap"));
+            }
+        }
+        let jitter = raw
+            .jitter
+            .as_ref()
+            .map(|j| j.get_ref().0)
+            .unwrap_or_default();
+        let tolerate = match &raw.tolerate {
+            Some(list) => self.classes(list)?,
+            None => BTreeSet::new(),
+        };
+        let name = raw
+            .name
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_else(|| kind.to_string());
+        let spec = FaultSpec {
+            name,
+            fault,
+            at,
+            duration,
+            repeat,
+            jitter,
+            tolerate,
+        };
+        let last_heal = spec.latest_heal();
+        if last_heal >= workload.duration {
+            return Err(self.err(
+                &raw.at,
+                format!(
+                    "fault `{}` may last until {} but the workload ends at {}; nothing would show whether the pool recovered (lengthen [workload] duration)",
+                    spec.name,
+                    humantime::format_duration(last_heal),
+                    humantime::format_duration(workload.duration)
+                ),
+            ));
+        }
+        Ok(spec)
+    }
+
+    fn classes(&self, list: &S<Vec<S<String>>>) -> R<BTreeSet<ErrorClass>> {
+        list.get_ref()
+            .iter()
+            .map(|c| {
+                c.get_ref()
+                    .parse::<ErrorClass>()
+                    .map_err(|e| self.err(c, e))
+            })
+            .collect()
+    }
+
+    fn expect(&self, raw: &S<raw::RawExpect>, faults: &[FaultSpec]) -> R<Expect> {
+        let e = raw.get_ref();
+        let verdict = match e.verdict.get_ref().as_str() {
+            "valid" => Expected::Valid,
+            "invalid" => Expected::Invalid,
+            other => {
+                return Err(self.err(
+                    &e.verdict,
+                    format!("[expect] verdict `{other}`: expected \"valid\" or \"invalid\""),
+                ));
+            }
+        };
+        let errors = match &e.errors {
+            Some(list) => self.classes(list)?,
+            None => BTreeSet::new(),
+        };
+        if verdict == Expected::Valid && !errors.is_empty() {
+            let at = e.errors.as_ref().unwrap();
+            return Err(self.err(at, "[expect] errors lists classes the app must see, which contradicts verdict = \"valid\"; move them to `tolerate`"));
+        }
+        if verdict == Expected::Invalid && errors.is_empty() && e.failing.is_none() {
+            return Err(self.err(&e.verdict, "[expect] a negative control (verdict = \"invalid\") must say what it catches: `errors = [...]` or `failing = [...]`"));
+        }
+        let tolerate = match &e.tolerate {
+            Some(list) => self.classes(list)?,
+            None => BTreeSet::new(),
+        };
+        let mut windows = BTreeMap::new();
+        if let Some(w) = &e.windows {
+            for (name, classes) in w.get_ref() {
+                if !faults.iter().any(|f| &f.name == name) {
+                    let names: Vec<_> = faults.iter().map(|f| f.name.as_str()).collect();
+                    return Err(self.err(
+                        w,
+                        format!(
+                            "[expect] windows: no fault named `{name}`; faults are: {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                let set = classes
+                    .iter()
+                    .map(|c| {
+                        c.get_ref()
+                            .parse::<ErrorClass>()
+                            .map_err(|e| self.err(c, e))
+                    })
+                    .collect::<R<BTreeSet<_>>>()?;
+                windows.insert(name.clone(), set);
+            }
+        }
+        let mut failing = BTreeSet::new();
+        if let Some(list) = &e.failing {
+            for c in list.get_ref() {
+                if !crate::check::CHECKS.contains(&c.get_ref().as_str()) {
+                    return Err(self.err(
+                        c,
+                        format!(
+                            "[expect] failing: unknown check `{}`; checks are {}",
+                            c.get_ref(),
+                            crate::check::CHECKS.join(", ")
+                        ),
+                    ));
+                }
+                failing.insert(c.get_ref().clone());
+            }
+        }
+        let grace = e
+            .grace
+            .as_ref()
+            .map(|g| g.get_ref().0)
+            .unwrap_or(Expect::DEFAULT_GRACE);
+        let min_throughput = match &e.min_throughput {
+            Some(t) if !(t.get_ref().is_finite() && *t.get_ref() >= 0.0) => {
+                return Err(self.err(
+                    t,
+                    "[expect] min_throughput is requests per second and cannot be negative",
+                ));
+            }
+            t => t.as_ref().map(|t| *t.get_ref()),
+        };
+        Ok(Expect {
+            verdict,
+            errors,
+            tolerate,
+            grace,
+            recover_within: e
+                .recover_within
+                .as_ref()
+                .map(|r| r.get_ref().0)
+                .unwrap_or(Expect::DEFAULT_RECOVERY),
+            min_throughput,
+            windows,
+            failing,
+            per_fault: BTreeMap::new(),
+        })
+    }
+}
+
+/// Render one server setting as `mysqld --key=value` takes it. `*_timeout` settings may be
+/// written as durations ("2s", "8h") and become whole seconds.
+fn render_setting(key: &str, value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::Integer(n) => Ok(n.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(if *b { "ON" } else { "OFF" }.to_string()),
+        toml::Value::String(s) if key.ends_with("timeout") => {
+            let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\" ({e}); write it like \"2s\" or \"8h\", or as whole seconds"))?;
+            if d.subsec_nanos() != 0 || d.is_zero() {
+                return Err(format!(
+                    "\"{s}\" is not a whole number of seconds above 0; the server counts {key} in seconds"
+                ));
+            }
+            Ok(d.as_secs().to_string())
+        }
+        toml::Value::String(s) => {
+            if s.chars()
+                .any(|c| c.is_control() || c == '\'' || c == '"' || c == ';')
+            {
+                return Err(
+                    "value may not contain quotes, semicolons or control characters".into(),
+                );
+            }
+            Ok(s.clone())
+        }
+        _ => Err("value must be a number, a boolean or a string".into()),
+    }
+}
+
+/// Byte offset of `key` inside `[table]`, for keys serde flattened without spans.
+fn find_key(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t.trim_start_matches('[').trim_end_matches(']').trim() == table;
+        } else if inside && t.split(['=', ' ']).next() == Some(key) {
+            return Some(offset + line.len() - line.trim_start().len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! The suite file exactly as written: serde structs that reject unknown keys and keep
+//! spans, so every later complaint can point at a line. Nothing outside `suite` sees
+//! these types.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use serde_spanned::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuite {
+    pub name: Option<S<String>>,
+    pub description: S<String>,
+    pub seed: Option<S<u64>>,
+    #[serde(default)]
+    pub server: RawServer,
+    pub pool: Option<S<RawPool>>,
+    pub workload: S<RawWorkload>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<S<RawFault>>,
+    pub expect: S<RawExpect>,
+}
+
+/// `[server]`: a few keys of ours, every other key is a server setting.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawServer {
+    pub backend: Option<S<String>>,
+    pub url: Option<S<String>>,
+    pub image: Option<S<String>>,
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// `[pool]` in either vocabulary; the checked form decides which one was meant.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    // SQLAlchemy words.
+    pub pool_size: Option<S<u32>>,
+    pub max_overflow: Option<S<u32>>,
+    pub pool_timeout: Option<S<Seconds>>,
+    pub pool_recycle: Option<S<Seconds>>,
+    pub pool_pre_ping: Option<S<bool>>,
+    // sqlx words.
+    pub max_connections: Option<S<u32>>,
+    pub min_connections: Option<S<u32>>,
+    pub acquire_timeout: Option<S<Dur>>,
+    pub idle_timeout: Option<S<Never<Dur>>>,
+    pub max_lifetime: Option<S<Never<Dur>>>,
+    pub test_before_acquire: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub workers: Option<S<u32>>,
+    pub duration: S<Dur>,
+    pub requests: Option<S<u64>>,
+    pub rate: Option<S<f64>>,
+    pub think: Option<S<Dur>>,
+    pub hold: Option<S<Dur>>,
+    pub op_timeout: Option<S<Dur>>,
+    pub checkouts_per_request: Option<S<u32>>,
+    pub mix: Option<S<BTreeMap<String, u32>>>,
+    pub sleep: Option<S<Dur>>,
+    pub leak_every: Option<S<u64>>,
+}
+
+/// One `[[fault]]`. Flat on purpose: which parameters a kind takes is checked after
+/// parsing, so a misplaced one gets "`target` is not a parameter of `crash`" instead of
+/// serde's generic enum message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub kind: S<String>,
+    pub name: Option<S<String>>,
+    pub at: S<Dur>,
+    pub duration: Option<S<Dur>>,
+    pub repeat: Option<S<RawRepeat>>,
+    pub jitter: Option<S<Dur>>,
+    pub tolerate: Option<S<Vec<S<String>>>>,
+    // Kind-specific parameters.
+    pub target: Option<S<String>>,
+    pub variable: Option<S<String>>,
+    pub value: Option<S<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepeat {
+    pub every: S<Dur>,
+    pub times: S<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub verdict: S<String>,
+    pub errors: Option<S<Vec<S<String>>>>,
+    pub tolerate: Option<S<Vec<S<String>>>>,
+    pub grace: Option<S<Dur>>,
+    pub recover_within: Option<S<Dur>>,
+    pub min_throughput: Option<S<f64>>,
+    pub windows: Option<S<BTreeMap<String, Vec<S<String>>>>>,
+    pub failing: Option<S<Vec<S<String>>>>,
+}
+
+/// A humantime duration written as a string: "500ms", "2s", "1h 30m".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration string like \"500ms\", \"2s\" or \"1h\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
+                humantime::parse_duration(s).map(Dur).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration \"{s}\" ({e}); write durations like \"500ms\", \"2s\" or \"1h\""
+                    ))
+                })
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a bare number ({n}) is ambiguous as a duration; write it with a unit, like \"{n}s\" or \"{n}ms\""
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a bare number ({n}) is ambiguous as a duration; write it with a unit, like \"{n}s\""
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// SQLAlchemy's durations: whole seconds as a number (`pool_recycle = 3600`, `-1` for
+/// never) or a humantime string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seconds(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("seconds as a number (-1 for never) or a duration string like \"2h\"")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Seconds, E> {
+                match n {
+                    -1 => Ok(Seconds(None)),
+                    n if n >= 0 => Ok(Seconds(Some(Duration::from_secs(n as u64)))),
+                    n => Err(E::custom(format!(
+                        "{n} is not a number of seconds; use -1 for never"
+                    ))),
+                }
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Seconds, E> {
+                if n >= 0.0 && n.is_finite() {
+                    Ok(Seconds(Some(Duration::from_secs_f64(n))))
+                } else {
+                    Err(E::custom(format!("{n} is not a number of seconds")))
+                }
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Seconds, E> {
+                if s == "never" {
+                    return Ok(Seconds(None));
+                }
+                Dur::deserialize(de::value::StrDeserializer::<E>::new(s))
+                    .map(|d| Seconds(Some(d.0)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A value or the string "never" (sqlx's `None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Never<T>(pub Option<T>);
+
+impl<'de> Deserialize<'de> for Never<Dur> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Never<Dur>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration string like \"10m\", or \"never\"")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Never<Dur>, E> {
+                if s == "never" {
+                    return Ok(Never(None));
+                }
+                Dur::deserialize(de::value::StrDeserializer::<E>::new(s)).map(|d| Never(Some(d)))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Never<Dur>, E> {
+                Dur::deserialize(de::value::I64Deserializer::<E>::new(n)).map(|d| Never(Some(d)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

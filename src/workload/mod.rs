@@ -1,0 +1,340 @@
+//! Workload: what the application does with the pool. It writes the history and nothing
+//! else: it never looks at faults or verdicts.
+//!
+//! Each worker is a request loop. A request checks out `checkouts_per_request`
+//! connections (the first for a `before_request` hook that pings, held while the handler
+//! checks out its own), runs one operation from the mix, holds, gives the connections
+//! back (or leaks one, the missing `session.close()`), then thinks. Every checkout and
+//! every statement has the harness's own timeout, so a client that would hang forever
+//! leaves a recorded `timeout` instead of a hung run.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::history::{ErrorClass, OpError, OpKind, OpRecord, Phase, Recorder};
+use crate::pool::{Conn, Pool, Statement};
+
+/// The checked `[workload]` of a suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadSpec {
+    pub workers: u32,
+    pub duration: Duration,
+    /// Stop after this many requests in all, if it comes before `duration`.
+    pub requests: Option<u64>,
+    /// Requests per second across all workers (open loop); `None` is a closed loop.
+    pub rate: Option<f64>,
+    pub think: Duration,
+    pub hold: Duration,
+    pub op_timeout: Duration,
+    pub checkouts_per_request: u32,
+    pub mix: BTreeMap<OpKind, u32>,
+    /// How long a `sleep` operation sleeps on the server.
+    pub sleep: Duration,
+    /// Every n-th request (across workers) never gives its connection back.
+    pub leak_every: Option<u64>,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            workers: 4,
+            duration: Duration::from_secs(10),
+            requests: None,
+            rate: None,
+            think: Duration::from_millis(20),
+            hold: Duration::ZERO,
+            op_timeout: Duration::from_secs(10),
+            checkouts_per_request: 1,
+            mix: BTreeMap::from([
+                (OpKind::Ping, 1),
+                (OpKind::Select, 3),
+                (OpKind::Insert, 2),
+                (OpKind::Transaction, 1),
+            ]),
+            sleep: Duration::from_secs(1),
+            leak_every: None,
+        }
+    }
+}
+
+/// Opens and closes the workload: closed, workers finish the request in hand and wait.
+/// The `idle` fault closes it to make the whole application go quiet.
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate(Arc::new(watch::Sender::new(true)))
+    }
+    pub fn close(&self) {
+        self.0.send_replace(false);
+    }
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+    async fn wait_open(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Connections the workload checked out and never returned; the run drops them once
+/// the pool's state after the workload has been recorded.
+#[derive(Default)]
+pub struct Leaked(pub Vec<Box<dyn Conn>>);
+
+/// Row ids of one run: a per-run prefix keeps runs apart on a shared (external) server.
+#[derive(Debug, Clone, Copy)]
+pub struct IdSpace {
+    pub run: i64,
+}
+
+impl IdSpace {
+    const PER_RUN: i64 = 1_000_000_000_000;
+    const PER_WORKER: i64 = 1_000_000_000;
+    pub fn id(&self, worker: u32, seq: u64) -> i64 {
+        self.run * Self::PER_RUN + (worker as i64 + 1) * Self::PER_WORKER + seq as i64
+    }
+    /// Every id this run can produce lies in `start..end`.
+    pub fn range(&self) -> (i64, i64) {
+        (self.run * Self::PER_RUN, (self.run + 1) * Self::PER_RUN)
+    }
+}
+
+/// Drive the pool until the workload's time or request count is used up, or `cancel`.
+pub async fn run(
+    spec: &WorkloadSpec,
+    pool: Arc<dyn Pool>,
+    recorder: Recorder,
+    gate: Gate,
+    ids: IdSpace,
+    seed: u64,
+    cancel: CancellationToken,
+) -> Leaked {
+    let shared = Arc::new(Shared {
+        spec: spec.clone(),
+        pool,
+        recorder,
+        gate,
+        ids,
+        issued: AtomicU64::new(0),
+        leaked: std::sync::Mutex::new(Leaked::default()),
+        deadline: tokio::time::Instant::now() + spec.duration,
+    });
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..spec.workers {
+        let shared = shared.clone();
+        let cancel = cancel.clone();
+        let rng =
+            SmallRng::seed_from_u64(seed ^ (u64::from(w) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        workers.spawn(async move { shared.worker(w, rng, cancel).await });
+    }
+    while workers.join_next().await.is_some() {}
+    let shared = Arc::into_inner(shared).expect("all workers have finished");
+    shared
+        .leaked
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+struct Shared {
+    spec: WorkloadSpec,
+    pool: Arc<dyn Pool>,
+    recorder: Recorder,
+    gate: Gate,
+    ids: IdSpace,
+    issued: AtomicU64,
+    leaked: std::sync::Mutex<Leaked>,
+    deadline: tokio::time::Instant,
+}
+
+impl Shared {
+    async fn worker(&self, w: u32, mut rng: SmallRng, cancel: CancellationToken) {
+        let total: u32 = self.spec.mix.values().sum();
+        // Open loop: each worker keeps its share of the rate, whatever the server does.
+        let mut ticks = self.spec.rate.map(|r| {
+            let period = Duration::from_secs_f64(f64::from(self.spec.workers) / r);
+            let mut i = tokio::time::interval(period);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        let mut seq = 0u64;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(self.deadline) => return,
+                _ = async {
+                    self.gate.wait_open().await;
+                    if let Some(t) = ticks.as_mut() { t.tick().await; }
+                } => {}
+            }
+            let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+            if self.spec.requests.is_some_and(|max| n > max) {
+                return;
+            }
+            let kind = pick(&self.spec.mix, total, &mut rng);
+            let leak = self.spec.leak_every.is_some_and(|every| n % every == 0);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.request(w, seq, kind, leak) => {}
+            }
+            seq += 1;
+            if !self.spec.think.is_zero() {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(self.spec.think) => {}
+                }
+            }
+        }
+    }
+
+    async fn request(&self, worker: u32, seq: u64, kind: OpKind, leak: bool) {
+        let start = self.recorder.now();
+        let id = self.ids.id(worker, seq);
+        let statement = match kind {
+            OpKind::Ping => Statement::Ping,
+            // Look up a row this worker may have written; a miss is still a real lookup.
+            OpKind::Select => Statement::Select {
+                id: self.ids.id(worker, seq / 2),
+            },
+            OpKind::Insert => Statement::Insert { id, worker },
+            OpKind::Transaction => Statement::Transaction { id, worker },
+            OpKind::Sleep => Statement::Sleep(self.spec.sleep),
+        };
+        let mut held: Vec<Box<dyn Conn>> = Vec::new();
+        let mut outcome: Result<(), (Phase, OpError)> = Ok(());
+        for c in 0..self.spec.checkouts_per_request {
+            match self.bounded(self.pool.acquire()).await {
+                Ok(mut conn) => {
+                    // Extra checkouts stand for a before_request hook touching the database.
+                    if c + 1 < self.spec.checkouts_per_request {
+                        if let Err(e) = self.bounded(conn.run(Statement::Ping)).await {
+                            outcome = Err((Phase::Query, e));
+                            break;
+                        }
+                    }
+                    held.push(conn);
+                }
+                Err(e) => {
+                    outcome = Err((Phase::Checkout, e));
+                    break;
+                }
+            }
+        }
+        if outcome.is_ok() {
+            let conn = held.last_mut().expect("at least one checkout per request");
+            let timeout = self.spec.op_timeout
+                + if kind == OpKind::Sleep {
+                    self.spec.sleep
+                } else {
+                    Duration::ZERO
+                };
+            outcome = match tokio::time::timeout(timeout, conn.run(statement)).await {
+                Ok(r) => r,
+                Err(_) => Err(timed_out(timeout)),
+            }
+            .map_err(|e| (Phase::Query, e));
+            if outcome.is_ok() && !self.spec.hold.is_zero() {
+                tokio::time::sleep(self.spec.hold).await;
+            }
+        }
+        let leaked = leak && outcome.is_ok();
+        if leaked {
+            if let Some(conn) = held.pop() {
+                self.leaked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+                    .push(conn);
+            }
+        }
+        drop(held);
+        let (phase, error) = match outcome {
+            Ok(()) => (None, None),
+            Err((p, e)) => (Some(p), Some(e)),
+        };
+        let inserted = match statement {
+            Statement::Insert { id, .. } | Statement::Transaction { id, .. } => vec![id],
+            _ => vec![],
+        };
+        self.recorder.op(OpRecord {
+            worker,
+            seq,
+            kind,
+            start,
+            end: self.recorder.now(),
+            error,
+            phase,
+            inserted,
+            leaked,
+        });
+    }
+
+    async fn bounded<T>(&self, f: impl Future<Output = Result<T, OpError>>) -> Result<T, OpError> {
+        match tokio::time::timeout(self.spec.op_timeout, f).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out(self.spec.op_timeout)),
+        }
+    }
+}
+
+fn timed_out(after: Duration) -> OpError {
+    OpError::new(
+        ErrorClass::Timeout,
+        format!(
+            "no answer within the op timeout of {}",
+            humantime::format_duration(after)
+        ),
+    )
+}
+
+fn pick(mix: &BTreeMap<OpKind, u32>, total: u32, rng: &mut SmallRng) -> OpKind {
+    let mut r = rng.random_range(0..total);
+    for (kind, weight) in mix {
+        if r < *weight {
+            return *kind;
+        }
+        r -= weight;
+    }
+    unreachable!("weights sum to total")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_in_range() {
+        let ids = IdSpace { run: 42 };
+        let (lo, hi) = ids.range();
+        let a = ids.id(0, 0);
+        let b = ids.id(1, 0);
+        let c = ids.id(0, 1);
+        assert!(a != b && a != c && b != c);
+        for id in [a, b, c, ids.id(999, 999_999_999)] {
+            assert!((lo..hi).contains(&id));
+        }
+    }
+
+    #[test]
+    fn pick_follows_weights() {
+        let mix = BTreeMap::from([(OpKind::Ping, 0), (OpKind::Select, 1)]);
+        let mut rng = SmallRng::seed_from_u64(1);
+        for _ in 0..100 {
+            assert_eq!(pick(&mix, 1, &mut rng), OpKind::Select);
+        }
+    }
+}

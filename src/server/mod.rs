@@ -7,6 +7,7 @@
 //! backend may or may not support.
 
 pub mod external;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -215,6 +216,18 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Other(String),
+    #[error("cannot {action} the server at {addr}: it is {state}")]
+    State {
+        action: &'static str,
+        addr: String,
+        state: &'static str,
+    },
+    #[error("initializing a datadir with {command} failed ({status}){log_tail}")]
+    Init {
+        command: String,
+        status: String,
+        log_tail: String,
+    },
 }
 
 impl ServerError {
@@ -245,10 +258,7 @@ pub trait Server: Send + Sync + fmt::Debug {
 /// Start (or attach to) the server a spec describes.
 pub async fn start(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError> {
     match spec.backend {
-        BackendKind::Process => Err(ServerError::Unsupported {
-            backend: BackendKind::Process,
-            action: "start yet (the process backend is being built)",
-        }),
+        BackendKind::Process => Ok(Box::new(process::ProcessServer::start(spec).await?)),
         BackendKind::External => Ok(Box::new(external::ExternalServer::attach(spec).await?)),
         BackendKind::Docker => Err(ServerError::Unsupported {
             backend: BackendKind::Docker,

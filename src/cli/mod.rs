@@ -239,10 +239,10 @@ async fn run(
                 }
                 if let Some(Err(e)) = &saved {
                     eprintln!("goneaway: could not save the report of {name}: {e}");
-                } else if let Some(Ok(path)) = &saved {
-                    if !json {
-                        println!("saved     {}\n", path.display());
-                    }
+                } else if let Some(Ok(path)) = &saved
+                    && !json
+                {
+                    println!("saved     {}\n", path.display());
                 }
                 if !report.stable.met && code == EXIT_OK {
                     code = EXIT_UNMET;

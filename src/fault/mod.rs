@@ -200,10 +200,10 @@ impl Drop for Guard {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build();
-                    if let Ok(rt) = rt {
-                        if let Err(e) = rt.block_on(admin_exec(&admin, &sql)) {
-                            tracing::warn!("could not undo `{sql}`: {e}");
-                        }
+                    if let Ok(rt) = rt
+                        && let Err(e) = rt.block_on(admin_exec(&admin, &sql))
+                    {
+                        tracing::warn!("could not undo `{sql}`: {e}");
                     }
                 });
                 let _ = t.join();
@@ -253,7 +253,7 @@ async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
                 target: format!("{admin:?}"),
                 message: e.to_string(),
             })?;
-        let ids: Vec<u64> = rows
+        let ids: Vec<i64> = rows
             .iter()
             .filter(|r| {
                 let command: String = r.try_get("COMMAND").unwrap_or_default();
@@ -263,7 +263,7 @@ async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
                     KillTarget::All => true,
                 }
             })
-            .filter_map(|r| r.try_get::<u64, _>("ID").ok())
+            .filter_map(|r| r.try_get::<i64, _>("ID").ok())
             .collect();
         if !ids.is_empty() {
             let mut killed = 0;

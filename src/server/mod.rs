@@ -214,6 +214,15 @@ pub enum ServerError {
         backend: BackendKind,
         action: &'static str,
     },
+    #[error(
+        "the server runs with {key} = {got}, not {wanted} as the suite says \
+         (servers clamp out-of-range values silently; MariaDB's max_connections is at least 10)"
+    )]
+    Setting {
+        key: String,
+        wanted: String,
+        got: String,
+    },
     #[error("{0}")]
     Other(String),
     #[error("cannot {action} the server at {addr}: it is {state}")]
@@ -255,8 +264,14 @@ pub trait Server: Send + Sync + fmt::Debug {
     async fn act(&self, action: Action) -> Result<(), ServerError>;
 }
 
-/// Start (or attach to) the server a spec describes.
+/// Start (or attach to) the server a spec describes, and check it took every setting.
 pub async fn start(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError> {
+    let server = start_backend(spec).await?;
+    verify_settings(server.as_ref(), &spec.settings).await?;
+    Ok(server)
+}
+
+async fn start_backend(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError> {
     match spec.backend {
         BackendKind::Process => Ok(Box::new(process::ProcessServer::start(spec).await?)),
         BackendKind::External => Ok(Box::new(external::ExternalServer::attach(spec).await?)),
@@ -300,5 +315,82 @@ pub async fn admin_connect(
             target: format!("{admin:?}"),
             message: "no answer within 10s".to_string(),
         }),
+    }
+}
+
+/// Read every setting back from the running server. Servers clamp out-of-range values
+/// without a word (MariaDB raises `max_connections = 4` to 10); a suite run against a
+/// server configured otherwise than it says would test the wrong thing.
+pub async fn verify_settings(
+    server: &dyn Server,
+    settings: &BTreeMap<String, String>,
+) -> Result<(), ServerError> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let admin = server.admin();
+    let mut conn = admin_connect(&admin).await?;
+    for (key, want) in settings {
+        let sql = format!("SELECT CAST(@@GLOBAL.{key} AS CHAR)");
+        // Options that are not global variables (startup-only flags) cannot be read back.
+        let Ok(got) = sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut conn)
+            .await
+        else {
+            continue;
+        };
+        let got = got.unwrap_or_default();
+        if !same_setting(want, &got) {
+            return Err(ServerError::Setting {
+                key: key.clone(),
+                wanted: want.clone(),
+                got,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Compare a setting as written with the server's value: numbers (with K/M/G suffixes)
+/// numerically, ON/OFF as booleans, the rest without regard to case.
+fn same_setting(want: &str, got: &str) -> bool {
+    fn number(s: &str) -> Option<f64> {
+        let s = s.trim();
+        let (digits, mult) = match s.chars().last()?.to_ascii_uppercase() {
+            'K' => (&s[..s.len() - 1], 1024.0),
+            'M' => (&s[..s.len() - 1], 1024.0 * 1024.0),
+            'G' => (&s[..s.len() - 1], 1024.0 * 1024.0 * 1024.0),
+            _ => (s, 1.0),
+        };
+        digits.parse::<f64>().ok().map(|n| n * mult)
+    }
+    fn boolean(s: &str) -> Option<bool> {
+        match s.to_ascii_uppercase().as_str() {
+            "ON" | "TRUE" | "1" => Some(true),
+            "OFF" | "FALSE" | "0" => Some(false),
+            _ => None,
+        }
+    }
+    match (number(want), number(got), boolean(want), boolean(got)) {
+        (Some(a), Some(b), _, _) => (a - b).abs() < 1e-9,
+        (_, _, Some(a), Some(b)) => a == b,
+        _ => want.eq_ignore_ascii_case(got),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_setting;
+
+    #[test]
+    fn settings_compare_as_the_server_prints_them() {
+        assert!(same_setting("2", "2"));
+        assert!(same_setting("16M", "16777216"));
+        assert!(same_setting("ON", "1"));
+        assert!(same_setting("utf8mb4", "UTF8MB4"));
+        assert!(
+            !same_setting("4", "10"),
+            "a clamped value is not the value asked for"
+        );
     }
 }

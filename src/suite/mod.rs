@@ -320,10 +320,6 @@ impl Cx<'_> {
                 ),
             ));
         }
-        if p.pool_size.is_some() && p.max_connections.is_some() {
-            let at = p.max_connections.as_ref().unwrap();
-            return Err(self.err(at, "[pool] sets both `pool_size` and `max_connections`; with SQLAlchemy words the maximum is pool_size + max_overflow"));
-        }
         let spec = if !sqla_used.is_empty() {
             PoolSpec::sqlalchemy(
                 p.pool_size.as_ref().map(|v| *v.get_ref()),

@@ -186,7 +186,10 @@ impl Shared {
                 return;
             }
             let kind = pick(&self.spec.mix, total, &mut rng);
-            let leak = self.spec.leak_every.is_some_and(|every| n % every == 0);
+            let leak = self
+                .spec
+                .leak_every
+                .is_some_and(|every| n.is_multiple_of(every));
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = self.request(w, seq, kind, leak) => {}
@@ -220,11 +223,11 @@ impl Shared {
             match self.bounded(self.pool.acquire()).await {
                 Ok(mut conn) => {
                     // Extra checkouts stand for a before_request hook touching the database.
-                    if c + 1 < self.spec.checkouts_per_request {
-                        if let Err(e) = self.bounded(conn.run(Statement::Ping)).await {
-                            outcome = Err((Phase::Query, e));
-                            break;
-                        }
+                    if c + 1 < self.spec.checkouts_per_request
+                        && let Err(e) = self.bounded(conn.run(Statement::Ping)).await
+                    {
+                        outcome = Err((Phase::Query, e));
+                        break;
                     }
                     held.push(conn);
                 }
@@ -252,14 +255,12 @@ impl Shared {
             }
         }
         let leaked = leak && outcome.is_ok();
-        if leaked {
-            if let Some(conn) = held.pop() {
-                self.leaked
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
-                    .push(conn);
-            }
+        if leaked && let Some(conn) = held.pop() {
+            self.leaked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                .push(conn);
         }
         drop(held);
         let (phase, error) = match outcome {

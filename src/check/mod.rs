@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{ErrorClass, FinalRead, History, OpRecord};
 
-/// Every check by name, in the order reports show them.
+/// Every check by name, in the order reports show them (`throughput` only when a suite
+/// sets a floor).
 pub const CHECKS: [&str; 6] = [
     "run",
     "faults",
@@ -21,7 +22,6 @@ pub const CHECKS: [&str; 6] = [
     "pool-baseline",
     "writes",
 ];
-// `throughput` joins them when a suite sets a floor.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -103,7 +103,7 @@ pub struct IdSpace {
 }
 
 impl IdSpace {
-    const PER_RUN: i64 = 1_000_000_000_000;
+    const PER_RUN: i64 = 10_000_000_000_000;
     const PER_WORKER: i64 = 1_000_000_000;
     pub fn id(&self, worker: u32, seq: u64) -> i64 {
         self.run * Self::PER_RUN + (worker as i64 + 1) * Self::PER_WORKER + seq as i64

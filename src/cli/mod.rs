@@ -49,6 +49,13 @@ pub enum Command {
         #[arg(long, short = 'j', default_value_t = 4)]
         jobs: usize,
     },
+    /// Measure the harness itself: server spawn -> ready with the cached datadir vs a
+    /// fresh install, printed as a ratio.
+    Bench {
+        /// Servers started each way; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        trials: usize,
+    },
     /// Check suite files without running them; prints the lint.
     Check {
         /// Suite paths or built-in names.
@@ -66,6 +73,7 @@ pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::List => list(),
         Command::Check { suites } => check(&suites),
+        Command::Bench { trials } => bench(trials.max(1)).await,
         Command::Run {
             suites,
             all,
@@ -109,6 +117,36 @@ fn list() -> i32 {
         }
     }
     EXIT_OK
+}
+
+fn median(mut d: Vec<std::time::Duration>) -> std::time::Duration {
+    d.sort();
+    d[d.len() / 2]
+}
+
+fn ms(d: std::time::Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn bench(trials: usize) -> i32 {
+    println!("server spawn -> ready, process backend, {trials} trial(s) each, median:");
+    match crate::server::process::measure_spawn(trials).await {
+        Ok(t) => {
+            let cached = median(t.cached.iter().map(|t| t.total()).collect());
+            let fresh = median(t.fresh.iter().map(|t| t.total()).collect());
+            let prep = median(t.cached.iter().map(|t| t.prepare).collect());
+            let fresh_prep = median(t.fresh.iter().map(|t| t.prepare).collect());
+            println!("  server              {}", t.version);
+            println!("  cached template     {} (copy {} + start)", ms(cached), ms(prep));
+            println!("  fresh install-db    {} (install {} + start)", ms(fresh), ms(fresh_prep));
+            println!("  ratio               cached is {:.1}x faster", fresh.as_secs_f64() / cached.as_secs_f64().max(1e-9));
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("goneaway: bench: {e}");
+            EXIT_HARNESS
+        }
+    }
 }
 
 fn check(names: &[String]) -> i32 {

@@ -226,6 +226,24 @@ async fn crash_then_start_comes_back_on_the_same_port_with_the_data() {
 }
 
 #[tokio::test]
+async fn start_on_a_taken_port_says_so_and_can_be_retried() {
+    if !have_server() {
+        return;
+    }
+    let server = ProcessServer::start(&spec(&[])).await.expect("start");
+    server.act(Action::Crash).await.unwrap();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", server.port())).unwrap();
+    let err = server.act(Action::Start).await.expect_err("port is taken");
+    println!("{err}");
+    assert!(err.to_string().contains("Address already in use"), "{err}");
+    assert_eq!(server.pid().await, None);
+    drop(squatter);
+    server.act(Action::Start).await.expect("port free again");
+    let mut conn = connect(&server.app()).await.expect("app reconnects");
+    assert_eq!(int(&mut conn, "SELECT 1").await, 1);
+}
+
+#[tokio::test]
 async fn shutdown_then_start() {
     if !have_server() {
         return;
@@ -292,6 +310,26 @@ async fn drop_leaves_no_process_and_no_dir() {
     assert_gone(&dir, pid);
 }
 
+#[test]
+fn drop_works_without_a_runtime() {
+    if !have_server() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(ProcessServer::start(&spec(&[])))
+        .expect("start");
+    let pid = rt.block_on(server.pid()).expect("running");
+    let dir = server.dir().to_path_buf();
+    drop(rt);
+    assert!(
+        alive(pid),
+        "the server outlives the runtime that started it"
+    );
+    drop(server);
+    assert_gone(&dir, pid);
+}
+
 #[tokio::test]
 async fn unknown_setting_fails_with_the_servers_own_words() {
     if !have_server() {
@@ -301,6 +339,7 @@ async fn unknown_setting_fails_with_the_servers_own_words() {
         .await
         .expect_err("an unknown option must not be ignored");
     let text = err.to_string();
+    println!("{text}");
     assert!(matches!(err, ServerError::Exited { .. }), "{text}");
     assert!(
         text.contains("unknown variable 'no_such_option=1'"),

@@ -257,6 +257,20 @@ async fn shutdown_then_start() {
     server.act(Action::Start).await.expect("start again");
     let mut conn = connect(&server.app()).await.expect("app reconnects");
     assert_eq!(int(&mut conn, "SELECT 1").await, 1);
+
+    // A paused server still shuts down (it needs SIGCONT to act on SIGTERM) and crashes.
+    for action in [Action::Shutdown, Action::Crash] {
+        server.act(Action::Pause).await.unwrap();
+        let pid = server.pid().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), server.act(action))
+            .await
+            .expect("bounded")
+            .unwrap_or_else(|e| panic!("{action:?} while paused: {e}"));
+        assert!(!alive(pid));
+        server.act(Action::Start).await.expect("start again");
+    }
+    let mut conn = connect(&server.app()).await.expect("app reconnects");
+    assert_eq!(int(&mut conn, "SELECT 1").await, 1);
 }
 
 #[tokio::test]
@@ -294,6 +308,15 @@ async fn pause_freezes_queries_and_resume_brings_them_back() {
 async fn drop_leaves_no_process_and_no_dir() {
     if !have_server() {
         return;
+    }
+    for _ in 0..3 {
+        let began = Instant::now();
+        let server = ProcessServer::start(&spec(&[])).await.expect("start");
+        println!(
+            "full start (datadir, spawn, ready, users) in {:?}",
+            began.elapsed()
+        );
+        drop(server);
     }
     let server = ProcessServer::start(&spec(&[])).await.expect("start");
     let dir = server.dir().to_path_buf();

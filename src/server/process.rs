@@ -760,6 +760,11 @@ impl Launch {
                     let _ = conn.close().await;
                     return Ok(());
                 }
+                // Clients racing a restart may hold every slot (even root's extra one):
+                // the server is up, which is all readiness means.
+                Ok(Err(sqlx::Error::Database(e))) if is_con_count(&*e) => {
+                    return Ok(());
+                }
                 // The server answered and refused: waiting longer will not help.
                 Ok(Err(sqlx::Error::Database(e))) => {
                     return Err(ServerError::Connect {
@@ -805,6 +810,12 @@ impl Launch {
             }
         }
     }
+}
+
+/// ER_CON_COUNT_ERROR (1040): "Too many connections".
+fn is_con_count(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| e.number() == 1040)
 }
 
 fn is_addr_in_use(e: &ServerError) -> bool {

@@ -12,7 +12,13 @@ use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Connection, Executor};
 
 fn spec(settings: &[(&str, &str)]) -> ServerSpec {
-    ServerSpec { settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Default::default() }
+    ServerSpec {
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,11 +26,21 @@ async fn idle_past_wait_timeout_is_gone_away() {
     if !common::mariadb() {
         return;
     }
-    let s = server::start(&spec(&[("wait_timeout", "1")])).await.unwrap();
-    let pool = MySqlPoolOptions::new().max_connections(1).test_before_acquire(false).connect(&s.app().url()).await.unwrap();
+    let s = server::start(&spec(&[("wait_timeout", "1")]))
+        .await
+        .unwrap();
+    let pool = MySqlPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect(&s.app().url())
+        .await
+        .unwrap();
     pool.execute("SELECT 1").await.unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let e = pool.execute("SELECT 1").await.expect_err("the server closed the idle connection");
+    let e = pool
+        .execute("SELECT 1")
+        .await
+        .expect_err("the server closed the idle connection");
     assert_eq!(classify(&e), ErrorClass::GoneAway, "{e:?}");
 }
 
@@ -34,16 +50,32 @@ async fn kill_mid_query_is_lost_connection() {
         return;
     }
     let s = server::start(&spec(&[])).await.unwrap();
-    let mut victim = sqlx::MySqlConnection::connect(&s.app().url()).await.unwrap();
-    let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(&mut victim).await.unwrap();
+    let mut victim = sqlx::MySqlConnection::connect(&s.app().url())
+        .await
+        .unwrap();
+    let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(&mut victim)
+        .await
+        .unwrap();
     let admin = s.admin();
     let killer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        server::admin_exec(&admin, &format!("KILL CONNECTION {id}")).await.unwrap();
+        server::admin_exec(&admin, &format!("KILL CONNECTION {id}"))
+            .await
+            .unwrap();
     });
-    let e = sqlx::query("SELECT SLEEP(5)").fetch_one(&mut victim).await.expect_err("killed");
+    let e = sqlx::query("SELECT SLEEP(5)")
+        .fetch_one(&mut victim)
+        .await
+        .expect_err("killed");
     killer.await.unwrap();
-    assert!(matches!(classify(&e), ErrorClass::LostConnection | ErrorClass::Killed), "{e:?}");
+    assert!(
+        matches!(
+            classify(&e),
+            ErrorClass::LostConnection | ErrorClass::Killed
+        ),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,7 +85,9 @@ async fn nothing_listening_is_connect_refused() {
     }
     let s = server::start(&spec(&[])).await.unwrap();
     s.act(Action::Crash).await.unwrap();
-    let e = sqlx::MySqlConnection::connect(&s.app().url()).await.expect_err("server is down");
+    let e = sqlx::MySqlConnection::connect(&s.app().url())
+        .await
+        .expect_err("server is down");
     assert_eq!(classify(&e), ErrorClass::ConnectRefused, "{e:?}");
 }
 
@@ -63,7 +97,12 @@ async fn a_drained_pool_is_checkout_timeout() {
         return;
     }
     let s = server::start(&spec(&[])).await.unwrap();
-    let pool = MySqlPoolOptions::new().max_connections(2).acquire_timeout(Duration::from_millis(500)).connect(&s.app().url()).await.unwrap();
+    let pool = MySqlPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect(&s.app().url())
+        .await
+        .unwrap();
     let _a = pool.acquire().await.unwrap();
     let _b = pool.acquire().await.unwrap();
     let e = pool.acquire().await.expect_err("both held");
@@ -75,7 +114,9 @@ async fn over_the_server_limit_is_too_many_connections() {
     if !common::mariadb() {
         return;
     }
-    let s = server::start(&spec(&[("max_connections", "10")])).await.unwrap();
+    let s = server::start(&spec(&[("max_connections", "10")]))
+        .await
+        .unwrap();
     let mut held = Vec::new();
     let err = loop {
         match sqlx::MySqlConnection::connect(&s.app().url()).await {
@@ -93,11 +134,27 @@ async fn a_shutdown_mid_query_is_seen_by_the_client() {
         return;
     }
     let s = server::start(&spec(&[])).await.unwrap();
-    let mut victim = sqlx::MySqlConnection::connect(&s.app().url()).await.unwrap();
-    let query = tokio::spawn(async move { sqlx::query("SELECT SLEEP(10)").fetch_one(&mut victim).await.map(drop) });
+    let mut victim = sqlx::MySqlConnection::connect(&s.app().url())
+        .await
+        .unwrap();
+    let query = tokio::spawn(async move {
+        sqlx::query("SELECT SLEEP(10)")
+            .fetch_one(&mut victim)
+            .await
+            .map(drop)
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.act(Action::Shutdown).await.unwrap();
-    let e = query.await.unwrap().expect_err("the server went down under the query");
+    let e = query
+        .await
+        .unwrap()
+        .expect_err("the server went down under the query");
     // MariaDB kills running statements on shutdown: 1927 or the socket closing.
-    assert!(matches!(classify(&e), ErrorClass::Killed | ErrorClass::ServerShutdown | ErrorClass::LostConnection), "{e:?}");
+    assert!(
+        matches!(
+            classify(&e),
+            ErrorClass::Killed | ErrorClass::ServerShutdown | ErrorClass::LostConnection
+        ),
+        "{e:?}"
+    );
 }

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
 
 fn goneaway(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("GONEAWAY_REPORT_DIR", reports()).output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .env("GONEAWAY_REPORT_DIR", reports())
+        .output()
+        .unwrap()
 }
 
 fn reports() -> std::path::PathBuf {
@@ -26,8 +30,16 @@ fn list_names_every_builtin_suite_with_its_expectation() {
     let out = goneaway(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), goneaway::suite::builtin_names().len());
-    assert!(stdout.lines().any(|l| l.starts_with("idle-expiry-stale-pool") && l.contains("invalid")), "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        goneaway::suite::builtin_names().len()
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("idle-expiry-stale-pool") && l.contains("invalid")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -36,7 +48,11 @@ fn a_malformed_suite_is_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("tests/bad-suites/unknown-pool-key.toml:4:1: unknown field `pool_recyle`"), "{stderr}");
+    assert!(
+        stderr
+            .starts_with("tests/bad-suites/unknown-pool-key.toml:4:1: unknown field `pool_recyle`"),
+        "{stderr}"
+    );
     // run refuses it the same way, before starting anything.
     let out = goneaway(&["run", "tests/bad-suites/unknown-pool-key.toml"]);
     assert_eq!(out.status.code(), Some(2));
@@ -46,21 +62,37 @@ fn a_malformed_suite_is_one_line_and_exit_2() {
 fn an_unknown_suite_name_lists_the_known_ones() {
     let out = goneaway(&["run", "idle-expiry-stael-pool"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("built-in suites: idle-expiry-stale-pool,"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("built-in suites: idle-expiry-stale-pool,"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn check_prints_the_lint() {
     let out = goneaway(&["check", "idle-expiry-stale-pool"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("lint stale-connections"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("lint stale-connections"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
 fn a_missing_server_binary_says_how_to_install_one() {
-    let out = Command::new(BIN).args(["run", "kill-idle", "--no-save"]).env("GONEAWAY_MYSQLD", "/nonexistent/mariadbd").output().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "kill-idle", "--no-save"])
+        .env("GONEAWAY_MYSQLD", "/nonexistent/mariadbd")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("apt-get install -y mariadb-server"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("apt-get install -y mariadb-server"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -71,19 +103,38 @@ fn json_report_and_exit_1_when_an_expectation_fails() {
     // The stale pool, told to expect no errors: the run must say it failed, and why.
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("stale-but-hopeful.toml");
-    let text_in = goneaway::suite::BUILTIN.iter().find(|(n, _)| *n == "idle-expiry-stale-pool").unwrap().1;
-    let hopeful = text_in.replace("verdict = \"invalid\"\nerrors = [\"gone_away\"]\nwindows = { night = [\"gone_away\"] }", "verdict = \"valid\"");
+    let text_in = goneaway::suite::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "idle-expiry-stale-pool")
+        .unwrap()
+        .1;
+    let hopeful = text_in.replace(
+        "verdict = \"invalid\"\nerrors = [\"gone_away\"]\nwindows = { night = [\"gone_away\"] }",
+        "verdict = \"valid\"",
+    );
     assert_ne!(hopeful, text_in);
     std::fs::write(&suite, hopeful).unwrap();
     let out = goneaway(&["run", suite.to_str().unwrap(), "--json", "--seed", "7"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let report: goneaway::Report = serde_json::from_slice(&out.stdout).expect("stdout is one JSON report");
+    let report: goneaway::Report =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON report");
     assert!(!report.stable.met);
     assert_eq!(report.measured.seed, 7);
-    assert!(report.stable.unmet.iter().any(|u| u.contains("gone_away")), "{:?}", report.stable.unmet);
+    assert!(
+        report.stable.unmet.iter().any(|u| u.contains("gone_away")),
+        "{:?}",
+        report.stable.unmet
+    );
     assert!(report.measured.reproduce.ends_with("--seed 7"));
-    let latest = reports().join("stale-but-hopeful").join("latest").join("report.json");
-    assert!(latest.exists(), "the report is saved with a latest link: {}", latest.display());
+    let latest = reports()
+        .join("stale-but-hopeful")
+        .join("latest")
+        .join("report.json");
+    assert!(
+        latest.exists(),
+        "the report is saved with a latest link: {}",
+        latest.display()
+    );
 }
 
 /// Processes whose command line mentions `needle`.
@@ -124,11 +175,18 @@ fn assert_nothing_left(tmp: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let procs = processes_mentioning(&needle);
-        let files: Vec<_> = std::fs::read_dir(tmp).unwrap().flatten().map(|e| e.file_name()).collect();
+        let files: Vec<_> = std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         if procs.is_empty() && files.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "left behind: processes {procs:?}, files {files:?}");
+        assert!(
+            Instant::now() < deadline,
+            "left behind: processes {procs:?}, files {files:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -155,7 +213,12 @@ fn ctrl_c_heals_stops_and_reports_unknown() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "an interrupted run meets no expectation\n{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an interrupted run meets no expectation\n{stdout}\n{}",
+        text(&out.stderr)
+    );
     assert!(stdout.contains("verdict   unknown"), "{stdout}");
     assert!(stdout.contains("the run was cut short"), "{stdout}");
     assert_nothing_left(tmp.path());

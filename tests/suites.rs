@@ -32,7 +32,12 @@ async fn every_builtin_suite_meets_its_expectation() {
             Err(e) => failed.push(format!("{name}: harness error: {e}")),
         }
     }
-    assert!(failed.is_empty(), "{} suite(s) failed:\n\n{}", failed.len(), failed.join("\n\n"));
+    assert!(
+        failed.is_empty(),
+        "{} suite(s) failed:\n\n{}",
+        failed.len(),
+        failed.join("\n\n")
+    );
     for (name, result) in reports {
         insta::assert_yaml_snapshot!(format!("suite-{name}"), result.unwrap().stable);
     }

@@ -38,7 +38,11 @@ fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
         faults,
         samples: vec![],
         workload_end: ms(10_000),
-        settled: Some(PoolSample { at: ms(10_000), size: 4, idle: 4 }),
+        settled: Some(PoolSample {
+            at: ms(10_000),
+            size: 4,
+            idle: 4,
+        }),
         baseline: None,
         final_read: Some(FinalRead::Rows(Default::default())),
         interrupted: None,
@@ -75,7 +79,11 @@ fn a_quiet_healthy_run_is_valid() {
 #[test]
 fn errors_inside_a_window_are_tolerated_only_if_listed() {
     let h = history(
-        vec![op(0, 3000, 3010, Some(ErrorClass::LostConnection)), op(0, 4000, 4010, None), op(1, 4000, 4010, None)],
+        vec![
+            op(0, 3000, 3010, Some(ErrorClass::LostConnection)),
+            op(0, 4000, 4010, None),
+            op(1, 4000, 4010, None),
+        ],
         vec![fault("crash", 2990, Some(3500))],
     );
     let mut e = expect(Expected::Valid);
@@ -84,7 +92,8 @@ fn errors_inside_a_window_are_tolerated_only_if_listed() {
     assert_eq!(get(&check(&h, &e), "errors").verdict, Verdict::Valid);
     // A fault's own tolerance works only for that fault.
     let mut e = expect(Expected::Valid);
-    e.per_fault.insert("crash".into(), BTreeSet::from([ErrorClass::LostConnection]));
+    e.per_fault
+        .insert("crash".into(), BTreeSet::from([ErrorClass::LostConnection]));
     assert_eq!(get(&check(&h, &e), "errors").verdict, Verdict::Valid);
     e.per_fault = BTreeMap::from([("pause".into(), BTreeSet::from([ErrorClass::LostConnection]))]);
     assert_eq!(get(&check(&h, &e), "errors").verdict, Verdict::Invalid);
@@ -94,12 +103,21 @@ fn errors_inside_a_window_are_tolerated_only_if_listed() {
 fn grace_extends_a_window_and_no_further() {
     let mut e = expect(Expected::Valid);
     e.tolerate.insert(ErrorClass::GoneAway);
-    let within = history(vec![op(0, 4400, 4410, Some(ErrorClass::GoneAway))], vec![fault("idle", 1000, Some(3500))]);
+    let within = history(
+        vec![op(0, 4400, 4410, Some(ErrorClass::GoneAway))],
+        vec![fault("idle", 1000, Some(3500))],
+    );
     assert_eq!(get(&check(&within, &e), "errors").verdict, Verdict::Valid);
-    let after = history(vec![op(0, 4600, 4610, Some(ErrorClass::GoneAway))], vec![fault("idle", 1000, Some(3500))]);
+    let after = history(
+        vec![op(0, 4600, 4610, Some(ErrorClass::GoneAway))],
+        vec![fault("idle", 1000, Some(3500))],
+    );
     let c = check(&after, &e);
     assert_eq!(get(&c, "errors").verdict, Verdict::Invalid);
-    assert_eq!(get(&c, "errors").findings[0].summary, "the application saw gone_away (MySQL server has gone away (2006)) outside any fault window");
+    assert_eq!(
+        get(&c, "errors").findings[0].summary,
+        "the application saw gone_away (MySQL server has gone away (2006)) outside any fault window"
+    );
 }
 
 #[test]
@@ -108,27 +126,58 @@ fn an_error_is_blamed_on_the_most_recent_fault() {
         vec![op(0, 12_000, 12_005, Some(ErrorClass::GoneAway))],
         vec![fault("dba", 1000, None), fault("night", 9000, Some(12_000))],
     );
-    let h = History { workload_end: ms(16_000), ..h };
+    let h = History {
+        workload_end: ms(16_000),
+        ..h
+    };
     let c = check(&h, &expect(Expected::Valid));
-    assert!(get(&c, "errors").findings[0].summary.ends_with("during `night`"));
+    assert!(
+        get(&c, "errors").findings[0]
+            .summary
+            .ends_with("during `night`")
+    );
 }
 
 #[test]
 fn recovery_is_measured_per_worker_after_each_heal() {
     let slow = history(
-        vec![op(0, 3600, 3610, None), op(1, 3600, 6000, Some(ErrorClass::Timeout)), op(1, 6000, 6010, None)],
+        vec![
+            op(0, 3600, 3610, None),
+            op(1, 3600, 6000, Some(ErrorClass::Timeout)),
+            op(1, 6000, 6010, None),
+        ],
         vec![fault("pause", 1000, Some(3500))],
     );
     let c = get(&check(&slow, &expect(Expected::Valid)), "recovery").clone();
     assert_eq!(c.verdict, Verdict::Invalid);
-    assert_eq!(c.findings[0].summary, "worker 1 took longer than 2s to recover after `pause`");
+    assert_eq!(
+        c.findings[0].summary,
+        "worker 1 took longer than 2s to recover after `pause`"
+    );
 
-    let never = history(vec![op(0, 3600, 3610, None), op(1, 3600, 3700, Some(ErrorClass::ConnectRefused))], vec![fault("crash", 1000, Some(3500))]);
-    assert!(get(&check(&never, &expect(Expected::Valid)), "recovery").findings[0].summary.contains("never recovered"));
+    let never = history(
+        vec![
+            op(0, 3600, 3610, None),
+            op(1, 3600, 3700, Some(ErrorClass::ConnectRefused)),
+        ],
+        vec![fault("crash", 1000, Some(3500))],
+    );
+    assert!(
+        get(&check(&never, &expect(Expected::Valid)), "recovery").findings[0]
+            .summary
+            .contains("never recovered")
+    );
 
-    let unseen = history(vec![op(0, 3600, 3610, None)], vec![fault("crash", 1000, Some(3500))]);
+    let unseen = history(
+        vec![op(0, 3600, 3610, None)],
+        vec![fault("crash", 1000, Some(3500))],
+    );
     let c = check(&unseen, &expect(Expected::Valid));
-    assert_eq!(get(&c, "recovery").verdict, Verdict::Unknown, "a worker with no request after the heal proves nothing");
+    assert_eq!(
+        get(&c, "recovery").verdict,
+        Verdict::Unknown,
+        "a worker with no request after the heal proves nothing"
+    );
     let j = judge(&unseen, &expect(Expected::Valid), &c);
     assert!(!j.met, "Unknown never passes");
 }
@@ -139,12 +188,25 @@ fn leaks_are_named_where_they_were_checked_out() {
     leaked.leaked = true;
     leaked.seq = 7;
     let mut h = history(vec![op(0, 0, 5, None), leaked], vec![]);
-    h.settled = Some(PoolSample { at: ms(10_000), size: 4, idle: 3 });
+    h.settled = Some(PoolSample {
+        at: ms(10_000),
+        size: 4,
+        idle: 3,
+    });
     let c = get(&check(&h, &expect(Expected::Valid)), "pool-baseline").clone();
     assert_eq!(c.verdict, Verdict::Invalid);
-    assert!(c.findings[0].detail.contains("worker 1 request #7 (select) at 2.00s"), "{}", c.findings[0].detail);
+    assert!(
+        c.findings[0]
+            .detail
+            .contains("worker 1 request #7 (select) at 2.00s"),
+        "{}",
+        c.findings[0].detail
+    );
     h.settled = None;
-    assert_eq!(get(&check(&h, &expect(Expected::Valid)), "pool-baseline").verdict, Verdict::Unknown);
+    assert_eq!(
+        get(&check(&h, &expect(Expected::Valid)), "pool-baseline").verdict,
+        Verdict::Unknown
+    );
 }
 
 #[test]
@@ -157,19 +219,40 @@ fn acknowledged_writes_must_be_read_back() {
     h.final_read = Some(FinalRead::Rows([11].into()));
     let c = get(&check(&h, &expect(Expected::Valid)), "writes").clone();
     assert_eq!(c.verdict, Verdict::Invalid);
-    assert!(c.findings[0].detail.starts_with("1 of 2 acknowledged inserts missing"), "{}", c.findings[0].detail);
+    assert!(
+        c.findings[0]
+            .detail
+            .starts_with("1 of 2 acknowledged inserts missing"),
+        "{}",
+        c.findings[0].detail
+    );
     h.final_read = Some(FinalRead::Rows([11, 12].into()));
-    assert_eq!(get(&check(&h, &expect(Expected::Valid)), "writes").verdict, Verdict::Valid, "an unacknowledged write may be lost");
+    assert_eq!(
+        get(&check(&h, &expect(Expected::Valid)), "writes").verdict,
+        Verdict::Valid,
+        "an unacknowledged write may be lost"
+    );
     h.final_read = Some(FinalRead::Failed("down".into()));
-    assert_eq!(get(&check(&h, &expect(Expected::Valid)), "writes").verdict, Verdict::Unknown);
+    assert_eq!(
+        get(&check(&h, &expect(Expected::Valid)), "writes").verdict,
+        Verdict::Unknown
+    );
 }
 
 #[test]
 fn a_negative_control_must_catch_what_it_names() {
-    let h = history(vec![op(0, 5500, 5510, Some(ErrorClass::GoneAway)), op(0, 5600, 5610, None), op(1, 5600, 5610, None)], vec![fault("night", 2000, Some(5500))]);
+    let h = history(
+        vec![
+            op(0, 5500, 5510, Some(ErrorClass::GoneAway)),
+            op(0, 5600, 5610, None),
+            op(1, 5600, 5610, None),
+        ],
+        vec![fault("night", 2000, Some(5500))],
+    );
     let mut e = expect(Expected::Invalid);
     e.errors.insert(ErrorClass::GoneAway);
-    e.windows.insert("night".into(), BTreeSet::from([ErrorClass::GoneAway]));
+    e.windows
+        .insert("night".into(), BTreeSet::from([ErrorClass::GoneAway]));
     let c = check(&h, &e);
     let j = judge(&h, &e, &c);
     assert!(j.met, "{:?}", j.unmet);
@@ -182,11 +265,18 @@ fn a_negative_control_must_catch_what_it_names() {
     assert!(j.unmet[0].contains("checkout_timeout"), "{:?}", j.unmet);
 
     // A negative control that passes is a failed test.
-    let clean = history(vec![op(0, 5600, 5610, None), op(1, 5600, 5610, None)], vec![fault("night", 2000, Some(5500))]);
+    let clean = history(
+        vec![op(0, 5600, 5610, None), op(1, 5600, 5610, None)],
+        vec![fault("night", 2000, Some(5500))],
+    );
     let j = judge(&clean, &e, &check(&clean, &e));
     assert!(!j.met);
     assert!(j.unmet.iter().any(|u| u.contains("nothing was caught")));
-    assert!(j.unmet.iter().any(|u| u.contains("window `night`: expected errors [gone_away] but saw none")));
+    assert!(
+        j.unmet
+            .iter()
+            .any(|u| u.contains("window `night`: expected errors [gone_away] but saw none"))
+    );
 }
 
 #[test]
@@ -213,11 +303,18 @@ fn a_fault_that_did_nothing_makes_the_run_unknown() {
 
 #[test]
 fn throughput_floor_is_checked_only_when_set() {
-    let h = history((0..10).map(|i| op(0, i * 100, i * 100 + 5, None)).collect(), vec![]);
+    let h = history(
+        (0..10).map(|i| op(0, i * 100, i * 100 + 5, None)).collect(),
+        vec![],
+    );
     let mut e = expect(Expected::Valid);
     assert!(check(&h, &e).iter().all(|c| c.name != "throughput"));
     e.min_throughput = Some(5.0);
-    assert_eq!(get(&check(&h, &e), "throughput").verdict, Verdict::Invalid, "10 requests in 10s is 1/s");
+    assert_eq!(
+        get(&check(&h, &e), "throughput").verdict,
+        Verdict::Invalid,
+        "10 requests in 10s is 1/s"
+    );
     e.min_throughput = Some(0.5);
     assert_eq!(get(&check(&h, &e), "throughput").verdict, Verdict::Valid);
 }

@@ -137,9 +137,20 @@ async fn bench(trials: usize) -> i32 {
             let prep = median(t.cached.iter().map(|t| t.prepare).collect());
             let fresh_prep = median(t.fresh.iter().map(|t| t.prepare).collect());
             println!("  server              {}", t.version);
-            println!("  cached template     {} (copy {} + start)", ms(cached), ms(prep));
-            println!("  fresh install-db    {} (install {} + start)", ms(fresh), ms(fresh_prep));
-            println!("  ratio               cached is {:.1}x faster", fresh.as_secs_f64() / cached.as_secs_f64().max(1e-9));
+            println!(
+                "  cached template     {} (copy {} + start)",
+                ms(cached),
+                ms(prep)
+            );
+            println!(
+                "  fresh install-db    {} (install {} + start)",
+                ms(fresh),
+                ms(fresh_prep)
+            );
+            println!(
+                "  ratio               cached is {:.1}x faster",
+                fresh.as_secs_f64() / cached.as_secs_f64().max(1e-9)
+            );
             EXIT_OK
         }
         Err(e) => {

@@ -13,9 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::history::{FaultId, Recorder};
 use crate::schedule::Planned;
-use crate::server::{
-    Action, BackendKind, ConnectInfo, Server, ServerError, admin_connect, admin_exec,
-};
+use crate::server::{Action, BackendKind, Server, ServerError, admin_connect, admin_exec, global};
 use crate::workload::Gate;
 
 /// Which of the pool's sessions a KILL hits.
@@ -211,20 +209,6 @@ impl Drop for Guard {
             _ => {}
         }
     }
-}
-
-async fn global(admin: &ConnectInfo, variable: &str) -> Result<String, ServerError> {
-    let mut conn = admin_connect(admin).await?;
-    let sql = format!("SELECT CAST(@@GLOBAL.{variable} AS CHAR)");
-    let value: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|e| ServerError::Sql {
-            sql,
-            target: format!("{admin:?}"),
-            message: e.to_string(),
-        })?;
-    Ok(value)
 }
 
 fn quote(value: &str) -> String {

@@ -7,10 +7,10 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::{
     Action, BackendKind, ConnectInfo, Server, ServerError, ServerSpec, admin_connect, admin_exec,
+    global,
 };
 
 #[derive(Debug)]
@@ -45,19 +45,7 @@ impl ExternalServer {
             restore: Mutex::new(Vec::new()),
         };
         for (key, value) in &spec.settings {
-            let sql = format!("SELECT @@GLOBAL.{key}");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .fetch_one(&mut conn)
-                .await
-                .map_err(|e| ServerError::Sql {
-                    sql,
-                    target: format!("{:?}", server.info),
-                    message: e.to_string(),
-                })?;
-            let old: String = row
-                .try_get_unchecked::<String, _>(0)
-                .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
-                .unwrap_or_default();
+            let old = global(&server.info, key).await?;
             admin_exec(&server.info, &format!("SET GLOBAL {key} = {value}")).await?;
             server
                 .restore

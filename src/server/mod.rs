@@ -299,6 +299,29 @@ pub async fn admin_exec(admin: &ConnectInfo, sql: &str) -> Result<(), ServerErro
     Ok(())
 }
 
+/// A server variable's global value as text (`CAST` keeps every type readable).
+pub async fn global(admin: &ConnectInfo, variable: &str) -> Result<String, ServerError> {
+    let mut conn = admin_connect(admin).await?;
+    global_on(&mut conn, admin, variable).await
+}
+
+async fn global_on(
+    conn: &mut sqlx::mysql::MySqlConnection,
+    admin: &ConnectInfo,
+    variable: &str,
+) -> Result<String, ServerError> {
+    let sql = format!("SELECT CAST(@@GLOBAL.{variable} AS CHAR)");
+    let value: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+        .fetch_one(conn)
+        .await
+        .map_err(|e| ServerError::Sql {
+            sql,
+            target: format!("{admin:?}"),
+            message: e.to_string(),
+        })?;
+    Ok(value.unwrap_or_default())
+}
+
 /// Connect as admin, bounded in time so an unreachable or frozen server cannot hang us.
 pub async fn admin_connect(
     admin: &ConnectInfo,

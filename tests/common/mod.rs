@@ -6,7 +6,9 @@
 pub fn mariadb() -> bool {
     match goneaway::server::process::find_binary() {
         Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("CI is set, so this test may not skip: {e}"),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so this test may not skip: {e}")
+        }
         Err(e) => {
             eprintln!("skipped (no server binary; CI would fail here): {e}");
             false

@@ -214,13 +214,13 @@ pub enum ServerError {
         backend: BackendKind,
         action: &'static str,
     },
-    #[error("cannot reach the docker daemon at {host} ({detail}); start it or use --backend process")]
+    #[error(
+        "cannot reach the docker daemon at {host} ({detail}); start it or use --backend process"
+    )]
     DockerUnavailable { host: String, detail: String },
     #[error("docker image {image} is not on this machine; {hint}")]
     ImageMissing { image: String, hint: String },
-    #[error(
-        "cannot publish the server on {addr}: the port is taken by another process ({detail})"
-    )]
+    #[error("cannot publish the server on {addr}: the port is taken by another process ({detail})")]
     PortConflict { addr: String, detail: String },
     #[error("docker {what} failed: {message}")]
     Docker { what: String, message: String },

@@ -54,7 +54,10 @@ fi
 
 version=$(/usr/sbin/mariadbd --version | sed -n 's/.*Ver \([0-9][0-9.]*\).*/\1/p')
 [ -n "$version" ] || die "cannot read the mariadbd version"
-content=$(cat "$0" /usr/sbin/mariadbd | sha256sum | cut -c1-16)
+# What the image is made of: this script, the server and the libraries it loads.
+libs=$(ldd /usr/sbin/mariadbd /bin/dash | awk '/=> \//{ print $3 }' | sort -u)
+# shellcheck disable=SC2086
+content=$(cat "$0" /usr/sbin/mariadbd $libs | sha256sum | cut -c1-16)
 
 label_of() {
   docker image inspect -f '{{ index .Config.Labels "goneaway.content" }}' "$1" 2>/dev/null || true
@@ -96,9 +99,12 @@ common=(--no-defaults --user=root --datadir=/var/lib/mysql
   --innodb-log-file-size=8M --innodb-data-file-path=ibdata1:12M:autoextend
   --innodb-buffer-pool-size=32M --skip-log-bin)
 
-# mariadb-install-db runs the host's mariadbd in bootstrap mode (no networking).
+# mariadb-install-db runs the host's mariadbd in bootstrap mode (no networking);
+# --cross-bootstrap leaves out the users named after this build host; a private tmpdir
+# keeps its temporary tables away from whatever else uses /tmp.
+mkdir -p "$work/tmp"
 mariadb-install-db --no-defaults --user=root --datadir="$root/var/lib/mysql" \
-  --auth-root-authentication-method=normal --skip-test-db \
+  --auth-root-authentication-method=normal --skip-test-db --cross-bootstrap --tmpdir="$work/tmp" \
   --innodb-log-file-size=8M --innodb-data-file-path=ibdata1:12M:autoextend --innodb-autoextend-increment=4 \
   >"$work/install-db.log" 2>&1 || { cat "$work/install-db.log" >&2; die "mariadb-install-db failed"; }
 # Aria tables remember the path they were created at and are "zerofilled" on the first

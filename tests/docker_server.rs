@@ -422,3 +422,70 @@ async fn a_taken_port_is_named_on_start() {
     let mut conn = connect(&server).await.unwrap();
     assert_eq!(select_one(&mut conn, Duration::from_secs(3)).await, Ok(1));
 }
+
+#[test]
+fn a_server_outlives_the_runtime_that_started_it() {
+    // proptest builds a runtime per case while a server is shared across cases.
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if !first.block_on(docker_ready(
+        "a_server_outlives_the_runtime_that_started_it",
+        true,
+    )) {
+        return;
+    }
+    let server = first.block_on(DockerServer::start(&spec(&[]))).unwrap();
+    drop(first);
+    for _ in 0..2 {
+        let next = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        next.block_on(async {
+            server.act(Action::Crash).await.unwrap();
+            server.act(Action::Start).await.unwrap();
+            let mut conn = connect(&server).await.unwrap();
+            assert_eq!(select_one(&mut conn, Duration::from_secs(3)).await, Ok(1));
+        });
+    }
+}
+
+#[tokio::test]
+async fn faults_compose_in_any_order() {
+    if !docker_ready("faults_compose_in_any_order", true).await {
+        return;
+    }
+    let server = DockerServer::start(&spec(&[])).await.unwrap();
+    let before = server.app();
+    let answers = || async {
+        let mut conn = connect(&server).await?;
+        select_one(&mut conn, Duration::from_secs(3)).await
+    };
+    // A frozen server is killed and comes back.
+    server.act(Action::Pause).await.unwrap();
+    server.act(Action::Crash).await.unwrap();
+    server.act(Action::Start).await.unwrap();
+    assert_eq!(answers().await, Ok(1));
+    // Restarted while cut off: Reconnect returns once it answers.
+    server.act(Action::Disconnect).await.unwrap();
+    server.act(Action::Shutdown).await.unwrap();
+    server.act(Action::Start).await.unwrap();
+    assert!(answers().await.is_err());
+    server.act(Action::Reconnect).await.unwrap();
+    assert_eq!(answers().await, Ok(1));
+    // Reconnected while down, then started.
+    server.act(Action::Disconnect).await.unwrap();
+    server.act(Action::Crash).await.unwrap();
+    server.act(Action::Reconnect).await.unwrap();
+    server.act(Action::Start).await.unwrap();
+    assert_eq!(answers().await, Ok(1));
+    // Paused and cut off at once, healed in the other order.
+    server.act(Action::Pause).await.unwrap();
+    server.act(Action::Disconnect).await.unwrap();
+    server.act(Action::Resume).await.unwrap();
+    server.act(Action::Reconnect).await.unwrap();
+    assert_eq!(answers().await, Ok(1));
+    assert_eq!(server.app(), before);
+}

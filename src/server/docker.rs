@@ -342,7 +342,7 @@ impl DockerServer {
         };
         // From here on an error drops `server`, which removes the container and network.
         server.verify_address().await?;
-        server.version = server.wait_ready().await?;
+        server.version = server.wait_ready(true).await?;
         let start_to_ready = started.elapsed();
         tracing::debug!(
             "docker server {} ({}) ready in {start_to_ready:?} at {:?}",
@@ -402,13 +402,20 @@ impl DockerServer {
     }
 
     /// Wait until the app user can query, bounded by the ready timeout; the server version.
-    async fn wait_ready(&self) -> Result<String, ServerError> {
+    /// Wait until the server answers, bounded by the ready timeout; the server version.
+    ///
+    /// On the first start the app user must log in and query (its user and database
+    /// exist) and then the admin. Later (Start, Reconnect) only the admin polls, and an
+    /// error packet also counts as an answer: a pool that reconnected first may hold every
+    /// connection slot (1040), which must not make a healthy server look unready.
+    async fn wait_ready(&self, first: bool) -> Result<String, ServerError> {
         use sqlx::{ConnectOptions, Connection};
         let started = Instant::now();
         let deadline = started + self.ready_timeout;
         // A refused connect costs microseconds; poll often at first, then back off.
         let mut pause = Duration::from_millis(10);
         let mut last_error: String;
+        let who = if first { &self.app } else { &self.admin };
         loop {
             let state = self.inspect().await?.state.unwrap_or_default();
             if !state.running.unwrap_or(false) {
@@ -428,7 +435,7 @@ impl DockerServer {
                 }
             }
             let attempt = async {
-                let mut conn = self.app.options().connect().await?;
+                let mut conn = who.options().connect().await?;
                 let version: String = sqlx::query_scalar("SELECT VERSION()")
                     .fetch_one(&mut conn)
                     .await?;
@@ -436,12 +443,14 @@ impl DockerServer {
                 Ok::<_, sqlx::Error>(version)
             };
             match tokio::time::timeout(Duration::from_secs(3), attempt).await {
-                Ok(Ok(version)) => {
+                Ok(Ok(version)) if first => {
                     // The admin too: the harness needs it for KILL and SET GLOBAL.
                     let conn = super::admin_connect(&self.admin).await?;
                     let _ = conn.close().await;
                     return Ok(version);
                 }
+                Ok(Ok(version)) => return Ok(version),
+                Ok(Err(sqlx::Error::Database(_))) if !first => return Ok(self.version.clone()),
                 Ok(Err(e)) => last_error = e.to_string(),
                 Err(_) => last_error = "a connect attempt got no answer within 3s".into(),
             }
@@ -465,37 +474,38 @@ impl DockerServer {
     /// (when connected) and the pinned published port.
     async fn verify_address(&self) -> Result<(), ServerError> {
         let inspect = self.inspect().await?;
-        let settings = inspect.network_settings.unwrap_or_default();
-        if self.connected.load(Ordering::SeqCst) {
-            let ip = settings
-                .networks
-                .as_ref()
-                .and_then(|n| n.get(&self.network))
-                .and_then(|e| e.ip_address.clone())
-                .unwrap_or_default();
-            if ip != self.ip.to_string() {
-                return Err(ServerError::Other(format!(
-                    "container {} is at `{ip}` on network {}, not at its pinned {}",
-                    self.name, self.network, self.ip
-                )));
-            }
-        }
+        // A stopped container has no endpoint and no port mapping to check; Start
+        // checks again once it runs.
         let running = inspect.state.and_then(|s| s.running).unwrap_or(false);
-        if running && self.connected.load(Ordering::SeqCst) {
-            let port = settings
-                .ports
-                .as_ref()
-                .and_then(|p| p.get(&format!("{SERVER_PORT}/tcp")))
-                .and_then(|b| b.as_ref())
-                .and_then(|b| b.first())
-                .and_then(|b| b.host_port.clone())
-                .unwrap_or_default();
-            if port != self.host_port.to_string() {
-                return Err(ServerError::Other(format!(
-                    "container {} is published on port `{port}`, not on its pinned {}",
-                    self.name, self.host_port
-                )));
-            }
+        if !running || !self.connected.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let settings = inspect.network_settings.unwrap_or_default();
+        let ip = settings
+            .networks
+            .as_ref()
+            .and_then(|n| n.get(&self.network))
+            .and_then(|e| e.ip_address.clone())
+            .unwrap_or_default();
+        if ip != self.ip.to_string() {
+            return Err(ServerError::Other(format!(
+                "container {} is at `{ip}` on network {}, not at its pinned {}",
+                self.name, self.network, self.ip
+            )));
+        }
+        let port = settings
+            .ports
+            .as_ref()
+            .and_then(|p| p.get(&format!("{SERVER_PORT}/tcp")))
+            .and_then(|b| b.as_ref())
+            .and_then(|b| b.first())
+            .and_then(|b| b.host_port.clone())
+            .unwrap_or_default();
+        if port != self.host_port.to_string() {
+            return Err(ServerError::Other(format!(
+                "container {} is published on port `{port}`, not on its pinned {}",
+                self.name, self.host_port
+            )));
         }
         Ok(())
     }
@@ -564,8 +574,9 @@ impl DockerServer {
             }
         }
         self.verify_address().await?;
+        // Disconnected, it cannot be reached; Reconnect waits instead.
         if self.connected.load(Ordering::SeqCst) {
-            self.wait_ready().await?;
+            self.wait_ready(false).await?;
         }
         Ok(())
     }
@@ -605,7 +616,14 @@ impl DockerServer {
             .await
             .map_err(|e| docker_error(&format!("connect {} to {}", self.name, self.network), e))?;
         self.connected.store(true, Ordering::SeqCst);
-        self.verify_address().await
+        self.verify_address().await?;
+        // A server started while cut off (or any running one) answers before we return;
+        // a paused one cannot, and a stopped one waits for Start.
+        let state = self.inspect().await?.state.unwrap_or_default();
+        if state.running == Some(true) && state.paused != Some(true) {
+            self.wait_ready(false).await?;
+        }
+        Ok(())
     }
 }
 

@@ -7,11 +7,13 @@
 //! * **Users**: database `goneaway`, app user `goneaway` and admin `root`, with passwords
 //!   generated per server.
 //! * **Settings** are server arguments: `wait_timeout = "2"` becomes `--wait_timeout=2`.
-//! * **Readiness** is a bounded connect-poll as the app user (then the admin), with the
-//!   container's state checked each round so an exit fails at once with its last log
-//!   lines. Polling TCP, not a log line, is right for both kinds of image: the official
-//!   entrypoints print "ready for connections" twice, first for a temporary server started
-//!   with `--skip-networking`, which no TCP connect can reach.
+//! * **Readiness** is a bounded connect-poll (every 10-100 ms) as the app user, then the
+//!   admin, with the container's state checked each round so an exit fails at once with
+//!   its last log lines. Polling TCP, not a log line, is right for both kinds of image:
+//!   the official entrypoints print "ready for connections" twice, first for a temporary
+//!   server started with `--skip-networking`, which no TCP connect can reach. After
+//!   Start/Reconnect the admin polls and any answer counts (even 1040 from a server whose
+//!   slots a reconnecting pool took).
 //! * **Address**: every server gets a network of its own (a labelled bridge with a /29
 //!   subnet) and a pinned IP on it, and its port 3306 is also published on a pinned
 //!   `127.0.0.1` port. The pool reaches the container IP directly (no docker-proxy in the
@@ -20,8 +22,12 @@
 //!   after every start and reconnect.
 //! * **Faults**: Crash = SIGKILL, Shutdown = `docker stop`, Start = `docker start` + wait
 //!   ready, Pause/Resume = cgroup freezer, Disconnect/Reconnect = the container's
-//!   endpoint on its network removed and re-added with the same IP: the kernel drops
-//!   packets to the server (no RST), as in a real partition.
+//!   endpoint on its network removed and re-added with the same IP: packets to the server
+//!   go nowhere (no RST; a new connect fails with "no route to host" after ARP gives up,
+//!   a query on an open connection hangs), as in a real partition, and TCP connections
+//!   that neither side gave up on carry on after Reconnect. On the published route the
+//!   cut also stops Docker's port forwarder, so clients see resets and refusals instead.
+//!   Crash and Shutdown leave the server down until Start.
 //! * **Cleanup**: everything carries `goneaway.*` labels (owner pid, its start time, host,
 //!   run, server). Dropping a [`DockerServer`] removes its container and network, inside
 //!   or outside a runtime, after success, failure or panic; [`gc`] removes what owners
@@ -401,7 +407,6 @@ impl DockerServer {
             .map_err(|e| docker_error(&format!("inspect container {}", self.name), e))
     }
 
-    /// Wait until the app user can query, bounded by the ready timeout; the server version.
     /// Wait until the server answers, bounded by the ready timeout; the server version.
     ///
     /// On the first start the app user must log in and query (its user and database

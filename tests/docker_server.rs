@@ -489,3 +489,64 @@ async fn faults_compose_in_any_order() {
     assert_eq!(answers().await, Ok(1));
     assert_eq!(server.app(), before);
 }
+
+#[tokio::test]
+async fn official_image_names_get_their_environment() {
+    if !docker_ready("official_image_names_get_their_environment", true).await {
+        return;
+    }
+    if std::env::var_os(docker::IMAGE_ENV).is_some() {
+        eprintln!("skipping: {} overrides the image", docker::IMAGE_ENV);
+        return;
+    }
+    // The local image accepts MYSQL_* as well as MARIADB_* variables, so tagged with an
+    // official-looking name it exercises the official images' code paths (not their
+    // double start, which needs the real images).
+    for (tag, flavor) in [
+        ("goneaway-test/mysql:8", docker::Flavor::MySql),
+        ("goneaway-test/mariadb:11", docker::Flavor::MariaDb),
+    ] {
+        docker_ids(&["tag", docker::DEFAULT_IMAGE, tag]);
+        let mut spec = spec(&[("wait_timeout", "5")]);
+        spec.image = Some(tag.into());
+        let started = DockerServer::start(&spec).await;
+        docker_ids(&["rmi", tag]);
+        let server = started.unwrap();
+        assert_eq!(server.flavor(), flavor);
+        let mut conn = connect(&server).await.unwrap();
+        let wait: u64 = sqlx::query_scalar("SELECT @@wait_timeout")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(wait, 5);
+        goneaway::server::admin_exec(&server.admin(), "SELECT 1")
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_says_so() {
+    if !docker_ready("an_image_that_cannot_be_pulled_says_so", false).await {
+        return;
+    }
+    if std::env::var_os(docker::IMAGE_ENV).is_some() {
+        eprintln!("skipping: {} overrides the image", docker::IMAGE_ENV);
+        return;
+    }
+    let mut spec = spec(&[]);
+    spec.image = Some("mysql:0.0-goneaway-no-such-tag".into());
+    let err = DockerServer::start(&spec).await.unwrap_err().to_string();
+    eprintln!("{err}");
+    assert!(
+        err.starts_with(
+            "docker image mysql:0.0-goneaway-no-such-tag is not on this machine; pulling it failed ("
+        ),
+        "{err}"
+    );
+    assert!(err.ends_with(&format!(
+        "build the local one with `{}`",
+        docker::BUILD_COMMAND
+    )));
+    assert_eq!(err.lines().count(), 1);
+}

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use goneaway::server::docker::{self, DockerServer};
 use goneaway::server::{Action, BackendKind, Server, ServerSpec};
-use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
+use sqlx::{ConnectOptions, MySqlPool};
 
 fn spec(settings: &[(&str, &str)]) -> ServerSpec {
     ServerSpec {
@@ -60,6 +60,17 @@ async fn what_a_pool_sees_across_a_cut() {
     let within = Duration::from_secs(4);
 
     server.act(Action::Disconnect).await.unwrap();
+    let t = Instant::now();
+    let fresh = tokio::time::timeout(within, server.app().options().connect()).await;
+    eprintln!(
+        "cut, new connection: {} after {:.2?}",
+        match fresh {
+            Ok(Ok(_)) => "connected".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer".to_string(),
+        },
+        t.elapsed()
+    );
     eprintln!("cut, no pre-ping: {}", query(&plain, within).await);
     eprintln!("cut, pre-ping: {}", query(&pinged, within).await);
     server.act(Action::Reconnect).await.unwrap();

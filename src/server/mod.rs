@@ -6,6 +6,7 @@
 //! [`Server::admin`] and work on every backend; process-level ones are [`Action`]s a
 //! backend may or may not support.
 
+pub mod docker;
 pub mod external;
 pub mod process;
 
@@ -223,6 +224,16 @@ pub enum ServerError {
         wanted: String,
         got: String,
     },
+    #[error(
+        "cannot reach the docker daemon at {host} ({detail}); start it or use --backend process"
+    )]
+    DockerUnavailable { host: String, detail: String },
+    #[error("docker image {image} is not on this machine; {hint}")]
+    ImageMissing { image: String, hint: String },
+    #[error("cannot publish the server on {addr}: the port is taken by another process ({detail})")]
+    PortConflict { addr: String, detail: String },
+    #[error("docker {what} failed: {message}")]
+    Docker { what: String, message: String },
     #[error("{0}")]
     Other(String),
     #[error("cannot {action} the server at {addr}: it is {state}")]
@@ -275,10 +286,7 @@ async fn start_backend(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError
     match spec.backend {
         BackendKind::Process => Ok(Box::new(process::ProcessServer::start(spec).await?)),
         BackendKind::External => Ok(Box::new(external::ExternalServer::attach(spec).await?)),
-        BackendKind::Docker => Err(ServerError::Unsupported {
-            backend: BackendKind::Docker,
-            action: "start yet (the docker backend is not built)",
-        }),
+        BackendKind::Docker => Ok(Box::new(docker::DockerServer::start(spec).await?)),
     }
 }
 

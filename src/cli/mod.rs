@@ -56,6 +56,8 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         trials: usize,
     },
+    /// Remove containers and networks left by goneaway runs whose process is gone.
+    Gc,
     /// Check suite files without running them; prints the lint.
     Check {
         /// Suite paths or built-in names.
@@ -74,6 +76,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::List => list(),
         Command::Check { suites } => check(&suites),
         Command::Bench { trials } => bench(trials.max(1)).await,
+        Command::Gc => gc().await,
         Command::Run {
             suites,
             all,
@@ -155,6 +158,27 @@ async fn bench(trials: usize) -> i32 {
         }
         Err(e) => {
             eprintln!("goneaway: bench: {e}");
+            EXIT_HARNESS
+        }
+    }
+}
+
+async fn gc() -> i32 {
+    match crate::server::docker::gc().await {
+        Ok(r) => {
+            println!(
+                "removed {} container(s) and {} network(s) of dead goneaway runs; kept {} of live ones",
+                r.containers.len(),
+                r.networks.len(),
+                r.kept
+            );
+            for name in r.containers.iter().chain(&r.networks) {
+                println!("  {name}");
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("goneaway: gc: {e}");
             EXIT_HARNESS
         }
     }

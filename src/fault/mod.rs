@@ -52,6 +52,9 @@ pub enum Fault {
     Restart,
     /// Frozen (SIGSTOP); resumed on heal.
     Pause,
+    /// The network between harness and server cut at the kernel level (docker): packets
+    /// vanish, no reset, like a real partition; reconnected on heal.
+    Disconnect,
 }
 
 impl Fault {
@@ -77,6 +80,7 @@ impl Fault {
             Fault::Crash => "crash",
             Fault::Restart => "restart",
             Fault::Pause => "pause",
+            Fault::Disconnect => "disconnect",
         }
     }
 
@@ -87,6 +91,9 @@ impl Fault {
                 "an external server is not the harness's to crash, restart or pause; \
                  only SQL-level faults (idle, wait_timeout, set_global, kill, max_connections) work there",
             ),
+            (Fault::Disconnect, BackendKind::Process | BackendKind::External) => Some(
+                "a kernel-level network cut needs a server on a network of its own: use backend = \"docker\"",
+            ),
             _ => None,
         }
     }
@@ -96,6 +103,7 @@ impl Fault {
             Fault::Crash => Some((Action::Crash, Action::Start)),
             Fault::Restart => Some((Action::Shutdown, Action::Start)),
             Fault::Pause => Some((Action::Pause, Action::Resume)),
+            Fault::Disconnect => Some((Action::Disconnect, Action::Reconnect)),
             _ => None,
         }
     }
@@ -131,7 +139,7 @@ impl Fault {
                     ),
                 ))
             }
-            Fault::Crash | Fault::Restart | Fault::Pause => {
+            Fault::Crash | Fault::Restart | Fault::Pause | Fault::Disconnect => {
                 let (act, heal) = self.action().expect("process faults have actions");
                 cx.server.act(act).await?;
                 Ok((guard(Heal::Act(heal)), format!("server {}", act.name())))

@@ -286,8 +286,30 @@ async fn start_backend(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError
     match spec.backend {
         BackendKind::Process => Ok(Box::new(process::ProcessServer::start(spec).await?)),
         BackendKind::External => Ok(Box::new(external::ExternalServer::attach(spec).await?)),
-        BackendKind::Docker => Ok(Box::new(docker::DockerServer::start(spec).await?)),
+        BackendKind::Docker => {
+            collect_docker_garbage().await;
+            Ok(Box::new(docker::DockerServer::start(spec).await?))
+        }
     }
+}
+
+/// Once per process, before the first container: remove what killed harnesses left
+/// behind (their owner pid is gone), so a `kill -9` costs one run, not a leak.
+async fn collect_docker_garbage() {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        match docker::gc().await {
+            Ok(r) if !(r.containers.is_empty() && r.networks.is_empty()) => tracing::warn!(
+                "removed leftovers of earlier runs: containers {:?}, networks {:?}",
+                r.containers,
+                r.networks
+            ),
+            Ok(_) => {}
+            // Starting the container will say what is wrong with the daemon.
+            Err(e) => tracing::debug!("docker gc before the run: {e}"),
+        }
+    })
+    .await;
 }
 
 /// Run one admin statement on a fresh connection. A fresh connection per statement keeps

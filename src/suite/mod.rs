@@ -558,7 +558,7 @@ impl Cx<'_> {
                     value: n.to_string(),
                 }
             }
-            "crash" | "restart" | "pause" => {
+            "crash" | "restart" | "pause" | "disconnect" => {
                 no("target", raw.target.is_some(), target_at)?;
                 no("variable", raw.variable.is_some(), variable_at)?;
                 no("value", raw.value.is_some(), value_at)?;
@@ -570,6 +570,10 @@ impl Cx<'_> {
                     "restart" => {
                         need_duration("how long the server stays down before it is started again")?;
                         Fault::Restart
+                    }
+                    "disconnect" => {
+                        need_duration("how long the network stays cut")?;
+                        Fault::Disconnect
                     }
                     _ => {
                         need_duration("how long the server stays frozen")?;

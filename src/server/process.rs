@@ -76,6 +76,7 @@ const MANAGED: &[&str] = &[
     "defaults_extra_file",
     "skip_name_resolve",
     "skip_networking",
+    "tmpdir",
 ];
 
 /// Which server family a binary belongs to; they initialize and configure differently.
@@ -232,7 +233,9 @@ fn ensure_template(bin: &Binary) -> Result<PathBuf, ServerError> {
         }
     }
     let tmp = root.join(format!("{partial}{}", std::process::id()));
-    init_datadir(bin, &tmp)?;
+    let scratch = private_tempdir()?;
+    init_datadir(bin, &tmp, scratch.path())?;
+    drop(scratch);
     fs::rename(&tmp, &dest).map_err(|e| {
         ServerError::io(
             format!("renaming {} to {}", tmp.display(), dest.display()),
@@ -257,7 +260,11 @@ fn sanitize(version: &str) -> String {
 }
 
 /// Initialize a fresh datadir at `datadir` (must not exist yet). Blocking.
-fn init_datadir(bin: &Binary, datadir: &Path) -> Result<(), ServerError> {
+///
+/// `tmpdir` must be private: concurrent bootstraps sharing /tmp were seen to fail
+/// ("Could not remove temporary table '/tmp/#sql-temptable-…'", then
+/// "Unknown table 'mysql.tmp_user_sys'") in about one of four runs.
+fn init_datadir(bin: &Binary, datadir: &Path, tmpdir: &Path) -> Result<(), ServerError> {
     let mut cmd = match bin.flavor {
         Flavor::MariaDb => {
             let tool = find_install_db(&bin.path)?;
@@ -269,6 +276,7 @@ fn init_datadir(bin: &Binary, datadir: &Path) -> Result<(), ServerError> {
                 cmd.arg(format!("--basedir={}", base.display()));
             }
             cmd.arg(format!("--datadir={}", datadir.display()))
+                .arg(format!("--tmpdir={}", tmpdir.display()))
                 .arg("--auth-root-authentication-method=normal")
                 .arg("--skip-test-db")
                 .arg(format!("--innodb-log-file-size={INIT_LOG_FILE_SIZE}"))
@@ -279,7 +287,8 @@ fn init_datadir(bin: &Binary, datadir: &Path) -> Result<(), ServerError> {
             let mut cmd = Command::new(&bin.path);
             cmd.arg("--no-defaults")
                 .arg("--initialize-insecure")
-                .arg(format!("--datadir={}", datadir.display()));
+                .arg(format!("--datadir={}", datadir.display()))
+                .arg(format!("--tmpdir={}", tmpdir.display()));
             cmd
         }
     };
@@ -295,10 +304,16 @@ fn init_datadir(bin: &Binary, datadir: &Path) -> Result<(), ServerError> {
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         let _ = fs::remove_dir_all(datadir);
+        // Its `[ERROR]` lines alone say only "Aborting": show the whole story.
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let log_tail = lines[lines.len().saturating_sub(15)..]
+            .iter()
+            .map(|l| format!("\n  {l}"))
+            .collect();
         return Err(ServerError::Init {
             command,
             status: out.status.to_string(),
-            log_tail: tail_of(&text),
+            log_tail,
         });
     }
     Ok(())
@@ -484,15 +499,11 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Result<Scratch, ServerError> {
-        static SWEEP: Once = Once::new();
-        SWEEP.call_once(sweep_stale_dirs);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("goneaway-{}-", std::process::id()))
-            .tempdir()
-            .map_err(|e| ServerError::io("creating a temp dir for the server", e))?;
+        let dir = private_tempdir()?;
         let path = dir.path().to_path_buf();
-        fs::write(path.join(MARKER), b"")
-            .map_err(|e| ServerError::io(format!("writing {}", path.display()), e))?;
+        let tmp = path.join("tmp");
+        fs::create_dir(&tmp)
+            .map_err(|e| ServerError::io(format!("creating {}", tmp.display()), e))?;
         // A unix socket path must fit in sun_path (108 bytes).
         let socket = path.join("mysqld.sock");
         if socket.as_os_str().len() >= 100 {
@@ -508,6 +519,20 @@ impl Scratch {
             path,
         })
     }
+}
+
+/// A temp dir named `goneaway-<our pid>-…` with the marker in it, so the sweep can
+/// remove it once we are gone. The first call sweeps dirs of dead harnesses.
+fn private_tempdir() -> Result<tempfile::TempDir, ServerError> {
+    static SWEEP: Once = Once::new();
+    SWEEP.call_once(sweep_stale_dirs);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("goneaway-{}-", std::process::id()))
+        .tempdir()
+        .map_err(|e| ServerError::io("creating a temp dir", e))?;
+    fs::write(dir.path().join(MARKER), b"")
+        .map_err(|e| ServerError::io(format!("writing {}", dir.path().display()), e))?;
+    Ok(dir)
 }
 
 impl Drop for Scratch {
@@ -691,6 +716,9 @@ impl Launch {
                 "--log-error={}",
                 self.dir.join(ERROR_LOG).display()
             ))
+            // Private, like install-db's: servers share no temp files, and theirs go
+            // away with the dir.
+            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
             .arg("--skip-name-resolve");
         if is_root() {
             cmd.arg("--user=root");
@@ -1296,8 +1324,8 @@ pub async fn measure_spawn(trials: usize) -> Result<SpawnTimes, ServerError> {
             if cached {
                 copy_template(template.clone(), launch.datadir()).await?;
             } else {
-                let (bin, datadir) = (bin.clone(), launch.datadir());
-                blocking(move || init_datadir(&bin, &datadir)).await?;
+                let (bin, datadir, tmp) = (bin.clone(), launch.datadir(), scratch.path.join("tmp"));
+                blocking(move || init_datadir(&bin, &datadir, &tmp)).await?;
             }
             let prepared = Instant::now();
             let run = launch.start_retrying(None, true).await?;

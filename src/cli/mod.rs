@@ -132,35 +132,47 @@ fn ms(d: std::time::Duration) -> String {
 }
 
 async fn bench(trials: usize) -> i32 {
-    println!("server spawn -> ready, process backend, {trials} trial(s) each, median:");
-    match crate::server::process::measure_spawn(trials).await {
-        Ok(t) => {
-            let cached = median(t.cached.iter().map(|t| t.total()).collect());
-            let fresh = median(t.fresh.iter().map(|t| t.total()).collect());
-            let prep = median(t.cached.iter().map(|t| t.prepare).collect());
-            let fresh_prep = median(t.fresh.iter().map(|t| t.prepare).collect());
-            println!("  server              {}", t.version);
-            println!(
-                "  cached template     {} (copy {} + start)",
-                ms(cached),
-                ms(prep)
-            );
-            println!(
-                "  fresh install-db    {} (install {} + start)",
-                ms(fresh),
-                ms(fresh_prep)
-            );
-            println!(
-                "  ratio               cached is {:.1}x faster",
-                fresh.as_secs_f64() / cached.as_secs_f64().max(1e-9)
-            );
-            EXIT_OK
-        }
+    println!("server spawn -> ready, {trials} trial(s) each, median");
+    let t = match crate::server::process::measure_spawn(trials).await {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("goneaway: bench: {e}");
-            EXIT_HARNESS
+            return EXIT_HARNESS;
         }
+    };
+    let cached = median(t.cached.iter().map(|t| t.total()).collect());
+    let fresh = median(t.fresh.iter().map(|t| t.total()).collect());
+    let copy = median(t.cached.iter().map(|t| t.prepare).collect());
+    let install = median(t.fresh.iter().map(|t| t.prepare).collect());
+    let ratio = |a: std::time::Duration, b: std::time::Duration| {
+        a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+    };
+    println!("  server                    {}", t.version);
+    println!(
+        "  process, cached datadir   {} (copy {} + start)",
+        ms(cached),
+        ms(copy)
+    );
+    println!(
+        "  process, fresh install    {} (install {} + start)",
+        ms(fresh),
+        ms(install)
+    );
+    println!("  fresh / cached            {:.1}x", ratio(fresh, cached));
+    match crate::server::docker::measure_spawn(trials).await {
+        Ok(d) => {
+            let docker = median(d.iter().map(|t| t.total).collect());
+            let ready = median(d.iter().map(|t| t.start_to_ready).collect());
+            println!(
+                "  docker, local image       {} (docker start -> ready {})",
+                ms(docker),
+                ms(ready)
+            );
+            println!("  docker / process cached   {:.1}x", ratio(docker, cached));
+        }
+        Err(e) => println!("  docker                    not measured: {e}"),
     }
+    EXIT_OK
 }
 
 async fn gc() -> i32 {

@@ -23,6 +23,7 @@ builtin![
     "leaked-checkouts",
     "leaked-checkouts-fixed",
     "max-connections",
+    "network-partition",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

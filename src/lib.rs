@@ -6,6 +6,7 @@
 //! a [`Report`] says whether the suite's expectations were met.
 
 pub mod history;
+pub mod proxy;
 pub mod server;
 
 pub use history::{ErrorClass, History};

@@ -1,0 +1,1 @@
+//! Passthrough cost of the proxy (placeholder, filled in below).

@@ -268,6 +268,24 @@ async fn shutdown_closes_everything_before_returning() {
 }
 
 #[tokio::test]
+async fn an_unreachable_upstream_closes_the_client() {
+    let server = ProxyServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&server.api_url()).unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let p = client
+        .create_proxy("dead", "127.0.0.1:0", &dead_addr)
+        .await
+        .unwrap();
+    let mut conn = TcpStream::connect(&p.listen).await.unwrap();
+    let _ = expect_closed(&mut conn).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn limit_data_passes_that_many_bytes_then_closes() {
     let rig = rig().await;
     rig.add(ToxicSpec::new(

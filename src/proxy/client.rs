@@ -543,9 +543,14 @@ impl Client {
             .unwrap_or(false)
     }
 
-    /// Create a proxy (through `populate`): `listen` may use port 0, and the answer
-    /// carries the real address. A proxy of that name with the same listen and upstream
-    /// is kept as it is; one with different addresses is replaced.
+    /// Create a proxy (through `populate`, the only create `toxiproxy_rust` has):
+    /// `listen` may use port 0, and the answer carries the real address.
+    ///
+    /// Populate is create-or-replace: a proxy of that name with the same listen and
+    /// upstream is kept as it is, toxics included; one with a different listen or
+    /// upstream is replaced (its connections close). A `listen` with port 0 never
+    /// equals a bound address, so repeating the call with port 0 replaces the proxy
+    /// on a new port.
     pub async fn create_proxy(
         &self,
         name: &str,

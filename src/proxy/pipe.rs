@@ -415,6 +415,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                     }
                     Err(_) => return End::Reset,
                 },
+                // Unreachable in practice (an empty queue without EOF can always read),
+                // but a select with every branch off would panic: end cleanly instead.
+                else => return End::Close,
             }
         }
     }

@@ -91,10 +91,10 @@ impl ProxyServer {
 
 impl Drop for ProxyServer {
     fn drop(&mut self) {
+        // Cancelling stops every accept loop (listeners close, connections close) and
+        // starts the API's graceful shutdown, which closes its listener and idle
+        // keep-alive connections; none of it needs this handle any more.
         self.root.cancel();
-        if let Some(api) = self.api.take() {
-            api.abort();
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use goneaway::proxy::client::{Client, ProxyInfo, ToxicSpec};
-use goneaway::proxy::testkit::EchoServer;
+use goneaway::proxy::testkit::{EchoServer, raw_http};
 use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -283,6 +283,62 @@ async fn an_unreachable_upstream_closes_the_client() {
     let mut conn = TcpStream::connect(&p.listen).await.unwrap();
     let _ = expect_closed(&mut conn).await;
     server.shutdown().await;
+}
+
+/// Every task the server spawned (accept loops, connections, the API and its HTTP
+/// connections) is gone after shutdown, and after a plain drop.
+#[test]
+fn no_task_outlives_the_server() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let base = metrics.num_alive_tasks();
+        for graceful in [true, false] {
+            let echo = EchoServer::start().await.unwrap();
+            let server = ProxyServer::start("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            let body = serde_json::json!({"name": "p", "listen": "127.0.0.1:0", "upstream": echo.addr().to_string()});
+            let (status, created) =
+                raw_http(server.addr(), "POST", "/proxies", Some(&body.to_string()))
+                    .await
+                    .unwrap();
+            assert_eq!(status, 201);
+            let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+            let listen = created["listen"].as_str().unwrap().to_owned();
+            let mut conns = Vec::new();
+            for _ in 0..3 {
+                let mut c = TcpStream::connect(&listen).await.unwrap();
+                assert_eq!(round_trip(&mut c, b"x").await.0, b"x");
+                conns.push(c);
+            }
+            let toxic = r#"{"type": "latency", "attributes": {"latency": 50}}"#;
+            let (status, _) = raw_http(server.addr(), "POST", "/proxies/p/toxics", Some(toxic))
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            assert!(metrics.num_alive_tasks() > base);
+            if graceful {
+                server.shutdown().await;
+            } else {
+                drop(server);
+            }
+            echo.shutdown().await;
+            drop(conns);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while metrics.num_alive_tasks() > base && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                metrics.num_alive_tasks(),
+                base,
+                "tasks left behind (graceful: {graceful})"
+            );
+        }
+    });
 }
 
 #[tokio::test]

@@ -483,10 +483,16 @@ impl Client {
         let host = url.host_str().ok_or_else(|| bad("no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(80);
-        let addr = (host, port)
+        // Prefer IPv4: everything here binds 127.0.0.1, and `localhost` may list ::1 first.
+        let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
             .map_err(|e| bad(&format!("cannot resolve host: {e}")))?
-            .next()
+            .collect();
+        let addr = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
             .ok_or_else(|| bad("host resolves to no address"))?;
         Ok(Client {
             inner: Arc::new(Inner {

@@ -8,7 +8,7 @@
 //! - `api`: the HTTP API (axum), Toxiproxy 2.x paths, JSON shapes and status codes.
 //! - [`server`]: [`ProxyServer`] and [`serve_forever`].
 //! - [`client`]: [`client::Client`], a typed async wrapper over `toxiproxy_rust`.
-//! - [`bench`]: passthrough throughput and latency against a direct connection.
+//! - [`bench`](mod@bench): passthrough throughput and latency against a direct connection.
 //! - [`testkit`]: an echo upstream and a raw HTTP helper for tests and benchmarks.
 //!
 //! Where this server deliberately differs from Toxiproxy 2.12:

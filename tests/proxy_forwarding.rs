@@ -341,6 +341,64 @@ fn no_task_outlives_the_server() {
     });
 }
 
+/// What a client sees when the server closes under it: the bytes before the close,
+/// then what its next writes and reads return.
+async fn observe_server_close(addr: &str) -> Vec<String> {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let mut seen = Vec::new();
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(GENEROUS, conn.read_to_end(&mut got))
+        .await
+        .unwrap();
+    seen.push(format!(
+        "read {:?} then {:?}",
+        got,
+        r.map(|_| ()).map_err(|e| e.kind())
+    ));
+    for _ in 0..2 {
+        let w = conn.write_all(b"SELECT 1").await;
+        seen.push(format!("write {:?}", w.map_err(|e| e.kind())));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut buf = [0u8; 8];
+        let r = conn.read(&mut buf).await;
+        seen.push(format!("read {:?}", r.map_err(|e| e.kind())));
+    }
+    seen
+}
+
+/// A server that closes (MySQL at `wait_timeout`, after KILL, on shutdown) must look
+/// the same through the proxy as directly, whether it closes cleanly or with a reset.
+#[tokio::test]
+async fn a_server_close_looks_the_same_through_the_proxy_as_directly() {
+    for reset in [false, true] {
+        let closer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closer_addr = closer.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = closer.accept().await {
+                let _ = s.write_all(b"bye").await;
+                if reset {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let _ = s.set_zero_linger();
+                }
+                drop(s); // a full close, as a server process does
+            }
+        });
+        let server = ProxyServer::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let client = Client::new(&server.api_url()).unwrap();
+        let p = client
+            .create_proxy("closer", "127.0.0.1:0", &closer_addr.to_string())
+            .await
+            .unwrap();
+        let direct = observe_server_close(&closer_addr.to_string()).await;
+        let proxied = observe_server_close(&p.listen).await;
+        assert_eq!(proxied, direct, "reset: {reset}");
+        server.shutdown().await;
+        task.abort();
+    }
+}
+
 #[tokio::test]
 async fn limit_data_passes_that_many_bytes_then_closes() {
     let rig = rig().await;

@@ -18,8 +18,11 @@
 //! - Toxic attributes must be known names with non-negative integer values, and
 //!   `toxicity` must lie in [0, 1]; Toxiproxy silently ignores unknown attributes.
 //! - An empty `listen` means `127.0.0.1:0` (Toxiproxy: all interfaces).
-//! - A closed direction is passed on as a half-close (FIN) after its data; Toxiproxy
-//!   closes the whole connection.
+//! - A client's half-close is passed on as a half-close (FIN) after its data, and
+//!   replies still flow back; Toxiproxy closes the whole connection. A server's close
+//!   closes the whole connection, as in Toxiproxy, so a client writing afterwards gets
+//!   a reset just as on a direct connection.
+//! - A created toxic is answered with 200, as Toxiproxy does (proxies: 201).
 //! - No `/metrics` endpoint.
 
 mod api;

@@ -423,8 +423,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
     }
 }
 
-/// Serve one accepted client: connect upstream, pump both ways until both directions
-/// end, one of them closes or resets the connection, or `token` is cancelled (proxy
+/// Serve one accepted client: connect upstream, pump both ways until the server side
+/// ends, a toxic closes or resets the connection, or `token` is cancelled (proxy
 /// disabled, deleted, or the server dropped).
 pub(crate) async fn run_connection(
     mut client: TcpStream,
@@ -457,21 +457,23 @@ pub(crate) async fn run_connection(
         let up = Pump::new(client_r, server_w, up).run();
         let down = Pump::new(server_r, client_w, down).run();
         tokio::pin!(up, down);
-        let (mut up_done, mut down_done) = (false, false);
+        let mut up_done = false;
         loop {
             tokio::select! {
                 _ = token.cancelled() => break End::Close,
+                // A client's half-close is passed on, and its replies still flow back.
                 e = &mut up, if !up_done => match e {
                     End::Eof => up_done = true,
                     other => break other,
                 },
-                e = &mut down, if !down_done => match e {
-                    End::Eof => down_done = true,
-                    other => break other,
+                // The server closed (after its last bytes and FIN went through): close
+                // the client side fully too, as the server did. The client's next write
+                // then meets a reset, exactly as on a direct connection (a `gone_away`,
+                // not a silent EOF that only shows on the following read).
+                e = &mut down => break match e {
+                    End::Eof => End::Close,
+                    other => other,
                 },
-            }
-            if up_done && down_done {
-                break End::Eof;
             }
         }
     };

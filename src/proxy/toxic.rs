@@ -166,7 +166,7 @@ impl ToxicKind {
 
 /// A toxic as the API knows it.
 #[derive(Debug, Clone)]
-pub struct Toxic {
+pub(crate) struct Toxic {
     pub name: String,
     pub stream: Stream,
     pub toxicity: f32,
@@ -193,12 +193,12 @@ impl Toxic {
 /// What one direction of a connection consults for every chunk: the toxics of that
 /// direction in chain order.
 #[derive(Debug, Clone, Default)]
-pub struct Chain {
+pub(crate) struct Chain {
     pub toxics: Vec<ChainToxic>,
 }
 
 #[derive(Debug, Clone)]
-pub struct ChainToxic {
+pub(crate) struct ChainToxic {
     pub uid: u64,
     pub version: u64,
     pub toxicity: f32,
@@ -206,7 +206,7 @@ pub struct ChainToxic {
 }
 
 /// Parse a toxicity value: a number in [0, 1].
-pub fn parse_toxicity(v: &Value) -> Result<f32, String> {
+pub(crate) fn parse_toxicity(v: &Value) -> Result<f32, String> {
     match v.as_f64() {
         Some(t) if (0.0..=1.0).contains(&t) => Ok(t as f32),
         _ => Err(format!("toxicity must be a number from 0 to 1, got {v}")),

@@ -25,6 +25,7 @@ pub mod fault;
 pub mod history;
 pub mod lint;
 pub mod pool;
+pub mod proxy;
 pub mod report;
 pub mod run;
 pub mod schedule;

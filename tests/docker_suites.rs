@@ -10,9 +10,18 @@ async fn server_suites_meet_their_expectations_on_docker() {
         return;
     }
     let mut runs = tokio::task::JoinSet::new();
-    for name in ["server-restart", "server-crash", "server-pause", "kill-active", "idle-expiry-stale-pool"] {
+    for name in [
+        "server-restart",
+        "server-crash",
+        "server-pause",
+        "kill-active",
+        "idle-expiry-stale-pool",
+    ] {
         runs.spawn(async move {
-            let suite = Suite::builtin(name).unwrap().with_backend(BackendKind::Docker).expect("runs on docker");
+            let suite = Suite::builtin(name)
+                .unwrap()
+                .with_backend(BackendKind::Docker)
+                .expect("runs on docker");
             (name, suite.run().await)
         });
     }

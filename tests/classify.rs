@@ -158,3 +158,113 @@ async fn a_shutdown_mid_query_is_seen_by_the_client() {
         "{e:?}"
     );
 }
+
+// ---- through the proxy: what each network fault looks like to sqlx ----
+
+use goneaway::proxy::client::{Client, ToxicSpec};
+use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
+
+/// A server, the embedded proxy in front of it, and the app's URL through the proxy.
+async fn proxied() -> (Box<dyn server::Server>, ProxyServer, Client, String) {
+    let s = server::start(&spec(&[])).await.unwrap();
+    let proxy = ProxyServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&proxy.api_url()).unwrap();
+    let app = s.app();
+    let info = client
+        .create_proxy("db", "127.0.0.1:0", &format!("{}:{}", app.host, app.port))
+        .await
+        .unwrap();
+    let (host, port) = info.listen.rsplit_once(':').unwrap();
+    let url = app.via(host, port.parse().unwrap()).url();
+    (s, proxy, client, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_mid_query_is_lost_connection() {
+    if !common::mariadb() {
+        return;
+    }
+    let (_s, _proxy, client, url) = proxied().await;
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let query = tokio::spawn(async move {
+        sqlx::query("SELECT SLEEP(5)")
+            .fetch_one(&mut conn)
+            .await
+            .map(drop)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.disable("db").await.unwrap();
+    let e = query
+        .await
+        .unwrap()
+        .expect_err("the path went away under the query");
+    assert_eq!(classify(&e), ErrorClass::LostConnection, "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_is_gone_away() {
+    if !common::mariadb() {
+        return;
+    }
+    let (_s, _proxy, client, url) = proxied().await;
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    client
+        .add_toxic(
+            "db",
+            ToxicSpec::new(Stream::Upstream, ToxicKind::ResetPeer { timeout: 0 }),
+        )
+        .await
+        .unwrap();
+    let e = sqlx::query("SELECT 1")
+        .fetch_one(&mut conn)
+        .await
+        .expect_err("reset");
+    assert_eq!(classify(&e), ErrorClass::GoneAway, "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_closed_mid_result_is_lost_connection() {
+    if !common::mariadb() {
+        return;
+    }
+    let (_s, _proxy, client, url) = proxied().await;
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    client
+        .add_toxic(
+            "db",
+            ToxicSpec::new(Stream::Downstream, ToxicKind::LimitData { bytes: 100 }),
+        )
+        .await
+        .unwrap();
+    // A result far larger than 100 bytes: the connection dies inside it.
+    let e = sqlx::query("SELECT REPEAT('x', 5000)")
+        .fetch_one(&mut conn)
+        .await
+        .expect_err("cut mid-result");
+    assert_eq!(classify(&e), ErrorClass::LostConnection, "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_black_hole_never_answers() {
+    if !common::mariadb() {
+        return;
+    }
+    let (_s, _proxy, client, url) = proxied().await;
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    client
+        .add_toxic(
+            "db",
+            ToxicSpec::new(Stream::Downstream, ToxicKind::Timeout { timeout: 0 }),
+        )
+        .await
+        .unwrap();
+    // sqlx has no read timeout: only the caller's own deadline ends this.
+    let hung = tokio::time::timeout(
+        Duration::from_secs(1),
+        sqlx::query("SELECT 1").fetch_one(&mut conn),
+    )
+    .await;
+    assert!(hung.is_err(), "a black hole must hang, got {hung:?}");
+}

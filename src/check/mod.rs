@@ -462,6 +462,22 @@ pub fn judge(h: &History, e: &Expect, checks: &[CheckResult]) -> Judgement {
                     unmet.push(format!("expected check `{name}` to fail, it did not"));
                 }
             }
+            // `failing` is the whole list: a negative control that also breaks something
+            // else (say, never recovers) is not the failure it claims to show.
+            if !e.failing.is_empty() {
+                let listed = e.failing.iter().cloned().collect::<Vec<_>>().join(", ");
+                for c in checks
+                    .iter()
+                    .filter(|c| c.verdict == Verdict::Invalid && !e.failing.contains(c.name))
+                {
+                    for f in &c.findings {
+                        unmet.push(format!(
+                            "{}: {} (only {listed} were expected to fail)",
+                            c.name, f.summary
+                        ));
+                    }
+                }
+            }
         }
     }
     let ws = windows(h);

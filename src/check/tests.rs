@@ -318,3 +318,31 @@ fn throughput_floor_is_checked_only_when_set() {
     e.min_throughput = Some(0.5);
     assert_eq!(get(&check(&h, &e), "throughput").verdict, Verdict::Valid);
 }
+
+#[test]
+fn failing_lists_every_check_a_negative_control_may_fail() {
+    // Checkout timeouts while the network was down, and a worker that never came back.
+    let h = history(
+        vec![
+            op(0, 2500, 3500, Some(ErrorClass::CheckoutTimeout)),
+            op(0, 7000, 7005, None),
+            op(1, 7000, 7100, Some(ErrorClass::ConnectRefused)),
+        ],
+        vec![fault("cut", 2000, Some(6000))],
+    );
+    let mut e = expect(Expected::Invalid);
+    e.errors.insert(ErrorClass::CheckoutTimeout);
+    e.failing.insert("errors".into());
+    let c = check(&h, &e);
+    let j = judge(&h, &e, &c);
+    assert!(!j.met);
+    assert!(
+        j.unmet
+            .iter()
+            .any(|u| u.starts_with("recovery: worker 1 never recovered")),
+        "{:?}",
+        j.unmet
+    );
+    e.failing.insert("recovery".into());
+    assert!(judge(&h, &e, &check(&h, &e)).met);
+}

@@ -58,6 +58,12 @@ pub enum Command {
     },
     /// Remove containers and networks left by goneaway runs whose process is gone.
     Gc,
+    /// Serve the Toxiproxy HTTP API (and its proxies) for anyone's tests, until Ctrl-C.
+    Proxy {
+        /// Address of the HTTP API; proxies listen where their definitions say.
+        #[arg(long, default_value = "127.0.0.1:8474")]
+        listen: std::net::SocketAddr,
+    },
     /// Check suite files without running them; prints the lint.
     Check {
         /// Suite paths or built-in names.
@@ -77,6 +83,16 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Check { suites } => check(&suites),
         Command::Bench { trials } => bench(trials.max(1)).await,
         Command::Gc => gc().await,
+        Command::Proxy { listen } => {
+            eprintln!("goneaway proxy: Toxiproxy API on http://{listen} (Ctrl-C to stop)");
+            match crate::proxy::serve_forever(listen).await {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("goneaway: proxy: {e}");
+                    EXIT_HARNESS
+                }
+            }
+        }
         Command::Run {
             suites,
             all,

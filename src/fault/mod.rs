@@ -11,7 +11,11 @@ use std::time::Duration;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::history::{FaultId, Recorder};
+use crate::proxy::client::{Client, ClientError, ToxicSpec};
+use crate::proxy::{Stream, ToxicKind};
 use crate::schedule::Planned;
 use crate::server::{Action, BackendKind, Server, ServerError, admin_connect, admin_exec, global};
 use crate::workload::Gate;
@@ -36,7 +40,7 @@ impl KillTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// Every worker stops issuing requests (the night before the outage); the server
     /// closes connections idle longer than `wait_timeout` meanwhile.
@@ -55,11 +59,21 @@ pub enum Fault {
     /// The network between harness and server cut at the kernel level (docker): packets
     /// vanish, no reset, like a real partition; reconnected on heal.
     Disconnect,
+    /// The proxy between pool and server stops: open connections are closed, new ones
+    /// refused; enabled again on heal.
+    Cut,
+    /// A Toxiproxy toxic on the path between pool and server, on each stream listed;
+    /// removed on heal. A `timeout` of 0 is the black hole.
+    Toxic {
+        kind: ToxicKind,
+        streams: Vec<Stream>,
+        toxicity: f32,
+    },
 }
 
 impl Fault {
     /// The kinds a suite may name.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 18] = [
         "idle",
         "wait_timeout",
         "set_global",
@@ -68,7 +82,22 @@ impl Fault {
         "restart",
         "pause",
         "max_connections",
+        "disconnect",
+        "cut",
+        "blackhole",
+        "latency",
+        "bandwidth",
+        "slow_close",
+        "timeout",
+        "reset_peer",
+        "slicer",
+        "limit_data",
     ];
+
+    /// Whether this fault acts on the proxy between pool and server.
+    pub fn needs_proxy(&self) -> bool {
+        matches!(self, Fault::Cut | Fault::Toxic { .. })
+    }
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -81,6 +110,12 @@ impl Fault {
             Fault::Restart => "restart",
             Fault::Pause => "pause",
             Fault::Disconnect => "disconnect",
+            Fault::Cut => "cut",
+            Fault::Toxic {
+                kind: ToxicKind::Timeout { timeout: 0 },
+                ..
+            } => "blackhole",
+            Fault::Toxic { kind, .. } => kind.type_name(),
         }
     }
 
@@ -144,17 +179,92 @@ impl Fault {
                 cx.server.act(act).await?;
                 Ok((guard(Heal::Act(heal)), format!("server {}", act.name())))
             }
+            Fault::Cut => {
+                let net = cx.net()?;
+                net.client.disable(&net.proxy).await.map_err(proxy_error)?;
+                Ok((
+                    guard(Heal::Enable),
+                    format!("proxy `{}` disabled", net.proxy),
+                ))
+            }
+            Fault::Toxic {
+                kind,
+                streams,
+                toxicity,
+            } => {
+                let net = cx.net()?;
+                let mut added = Vec::new();
+                for stream in streams {
+                    static SEQ: AtomicU64 = AtomicU64::new(1);
+                    let name = format!(
+                        "goneaway-{}-{}-{}",
+                        self.kind(),
+                        stream.as_str(),
+                        SEQ.fetch_add(1, Ordering::Relaxed)
+                    );
+                    let spec = ToxicSpec::new(*stream, kind.clone())
+                        .named(&name)
+                        .with_toxicity(*toxicity);
+                    // Whatever was added before a failure still comes off on drop.
+                    let applied = net.client.add_toxic(&net.proxy, spec).await;
+                    if let Err(e) = applied {
+                        drop(guard(Heal::Toxics(added)));
+                        return Err(proxy_error(e));
+                    }
+                    added.push(name);
+                }
+                let on: Vec<&str> = streams.iter().map(|s| s.as_str()).collect();
+                let detail = format!(
+                    "{} toxic {} on {}",
+                    self.kind(),
+                    attributes(kind),
+                    on.join(" and ")
+                );
+                Ok((guard(Heal::Toxics(added)), detail))
+            }
         }
     }
 }
 
-/// What faults may touch: the server, the app user's name (to find its sessions) and the
-/// workload's gate (for idle gaps).
+/// What faults may touch: the server, the app user's name (to find its sessions), the
+/// workload's gate (for idle gaps) and the proxy between pool and server, if any.
 #[derive(Clone)]
 pub struct FaultCx {
     pub server: Arc<dyn Server>,
     pub app_user: String,
     pub gate: Gate,
+    pub net: Option<NetPath>,
+}
+
+/// The proxy the pool's traffic goes through, driven only through its HTTP API.
+#[derive(Clone)]
+pub struct NetPath {
+    pub client: Client,
+    pub proxy: String,
+}
+
+impl FaultCx {
+    fn net(&self) -> Result<&NetPath, FaultError> {
+        self.net.as_ref().ok_or_else(|| {
+            FaultError::Proxy("this run has no proxy between pool and server".into())
+        })
+    }
+}
+
+fn proxy_error(e: ClientError) -> FaultError {
+    FaultError::Proxy(e.to_string())
+}
+
+/// Toxiproxy's attributes of a toxic, as `name=value` pairs.
+fn attributes(kind: &ToxicKind) -> String {
+    match kind.attributes_json() {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +273,8 @@ pub enum FaultError {
     Server(#[from] ServerError),
     #[error("{0}")]
     NoEffect(String),
+    #[error("proxy: {0}")]
+    Proxy(String),
 }
 
 enum Heal {
@@ -170,6 +282,8 @@ enum Heal {
     Open,
     Sql(String),
     Act(Action),
+    Enable,
+    Toxics(Vec<String>),
 }
 
 /// Heals a fault. Heal explicitly with [`Guard::heal`]; dropping an unhealed guard still
@@ -191,6 +305,20 @@ impl Guard {
             }
             Some(Heal::Sql(sql)) => Ok(admin_exec(&self.cx.server.admin(), &sql).await?),
             Some(Heal::Act(action)) => Ok(self.cx.server.act(action).await?),
+            Some(Heal::Enable) => {
+                let net = self.cx.net()?;
+                net.client.enable(&net.proxy).await.map_err(proxy_error)
+            }
+            Some(Heal::Toxics(names)) => {
+                let net = self.cx.net()?;
+                for name in names {
+                    net.client
+                        .remove_toxic(&net.proxy, &name)
+                        .await
+                        .map_err(proxy_error)?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -11,13 +11,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::check;
 use crate::error::Error;
-use crate::fault::{FaultCx, Nemesis};
+use crate::fault::{FaultCx, Nemesis, NetPath};
 use crate::history::{Ending, FinalRead, PoolSample, Recorder};
 use crate::lint;
 use crate::pool::{Pool, PoolSpec};
+use crate::proxy::ProxyServer;
+use crate::proxy::client::Client;
 use crate::report::{Context, Report};
 use crate::schedule;
 use crate::server::{self, ConnectInfo, Server, admin_connect, admin_exec};
+use crate::suite::ProxySpec;
 use crate::suite::Suite;
 use crate::workload::{self, Gate, IdSpace};
 
@@ -93,8 +96,17 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let setup_start = Instant::now();
     let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
-    let app = server.app();
     prepare_schema(server.as_ref()).await?;
+    // With a proxy, the pool's traffic goes through it; the harness's own admin
+    // connections (faults, the final read) never do.
+    let net = match &suite.proxy {
+        Some(spec) => Some(Net::start(spec, &server.app(), &suite.name).await?),
+        None => None,
+    };
+    let app = match &net {
+        Some(n) => server.app().via(&n.host, n.port),
+        None => server.app(),
+    };
 
     let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match opts.pool {
         Some(factory) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
@@ -137,6 +149,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             server: server.clone(),
             app_user: app.user.clone(),
             gate: gate.clone(),
+            net: net.as_ref().map(|n| n.path.clone()),
         },
         recorder: recorder.clone(),
     };
@@ -214,6 +227,10 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         workers: suite.workload.workers,
     });
     let server_version = server.version();
+    drop(nemesis);
+    if let Some(net) = net {
+        net.close().await;
+    }
     drop(server);
 
     let checks = check::check(&history, &suite.expect);
@@ -228,6 +245,63 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         lint: lints,
     };
     Ok(Report::build(cx, &history, &checks, judgement))
+}
+
+/// The proxy a run routes the pool through: goneaway's embedded one, or a real Toxiproxy.
+struct Net {
+    embedded: Option<ProxyServer>,
+    path: NetPath,
+    host: String,
+    port: u16,
+}
+
+impl Net {
+    async fn start(spec: &ProxySpec, server: &ConnectInfo, suite: &str) -> Result<Net, Error> {
+        let (embedded, api) = match &spec.url {
+            Some(url) => (None, url.clone()),
+            None => {
+                let p = ProxyServer::start("127.0.0.1:0".parse().expect("an address"))
+                    .await
+                    .map_err(|e| Error::Harness(format!("cannot start the embedded proxy: {e}")))?;
+                let api = p.api_url();
+                (Some(p), api)
+            }
+        };
+        let client = Client::new(&api).map_err(|e| Error::Harness(format!("proxy: {e}")))?;
+        let name = format!("goneaway-{suite}-{}", std::process::id());
+        let upstream = format!("{}:{}", server.host, server.port);
+        let info = client
+            .create_proxy(&name, "127.0.0.1:0", &upstream)
+            .await
+            .map_err(|e| Error::Harness(format!("cannot create proxy `{name}` at {api}: {e}")))?;
+        let addr: std::net::SocketAddr = info.listen.parse().map_err(|_| {
+            Error::Harness(format!(
+                "proxy `{name}` listens on `{}`, not an address",
+                info.listen
+            ))
+        })?;
+        Ok(Net {
+            embedded,
+            path: NetPath {
+                client,
+                proxy: name,
+            },
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        })
+    }
+
+    /// Remove our proxy (a real Toxiproxy outlives the run) and stop the embedded one.
+    async fn close(self) {
+        if self.embedded.is_none()
+            && let Err(e) = self.path.client.delete_proxy(&self.path.proxy).await
+        {
+            tracing::warn!("could not remove proxy `{}`: {e}", self.path.proxy);
+        }
+        if let Some(p) = self.embedded {
+            p.shutdown().await;
+        }
+    }
 }
 
 async fn prepare_schema(server: &dyn Server) -> Result<(), Error> {

@@ -24,6 +24,13 @@ builtin![
     "leaked-checkouts-fixed",
     "max-connections",
     "network-partition",
+    "network-cut-short",
+    "network-cut-long",
+    "network-reset",
+    "blackhole-no-timeouts",
+    "half-open",
+    "latency-spike",
+    "limit-data-mid-result",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

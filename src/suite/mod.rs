@@ -38,9 +38,18 @@ pub struct Suite {
     pub server: ServerSpec,
     /// `None`: the pool is built by the user (library use) or sqlx defaults.
     pub pool: Option<PoolSpec>,
+    /// A proxy between pool and server: `[proxy]`, or implied by a network fault.
+    pub proxy: Option<ProxySpec>,
     pub workload: WorkloadSpec,
     pub faults: Vec<FaultSpec>,
     pub expect: Expect,
+}
+
+/// Where the pool's traffic goes through a Toxiproxy-compatible proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProxySpec {
+    /// A real Toxiproxy server's API URL; `None` serves the API in process.
+    pub url: Option<String>,
 }
 
 /// A suite that could not be read; displays as `file:line:col: message`.
@@ -210,6 +219,20 @@ impl Cx<'_> {
                 ));
             }
         }
+        let proxy = match &raw.proxy {
+            Some(p) => Some(ProxySpec {
+                url: p.get_ref().url.as_ref().map(|u| u.get_ref().clone()),
+            }),
+            None => faults
+                .iter()
+                .any(|f| f.fault.needs_proxy())
+                .then(ProxySpec::default),
+        };
+        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref())
+            && let Err(e) = crate::proxy::client::Client::new(url.get_ref())
+        {
+            return Err(self.err(url, format!("[proxy] url: {e}")));
+        }
         let mut expect = self.expect(&raw.expect, &faults)?;
         expect.per_fault = faults
             .iter()
@@ -222,6 +245,7 @@ impl Cx<'_> {
             seed: raw.seed.map(|s| s.into_inner()),
             server,
             pool,
+            proxy,
             workload,
             faults,
             expect,
@@ -581,6 +605,14 @@ impl Cx<'_> {
                     }
                 }
             }
+            "cut" | "blackhole" | "latency" | "bandwidth" | "slow_close" | "timeout"
+            | "reset_peer" | "slicer" | "limit_data" => {
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                need_duration("how long the network misbehaves")?;
+                self.network(raw, kind)?
+            }
             other => {
                 return Err(self.err(
                     &raw.kind,
@@ -591,6 +623,21 @@ impl Cx<'_> {
                 ));
             }
         };
+        if !fault.needs_proxy() {
+            let toxic_params = [
+                ("stream", raw.stream.as_ref().map(|s| s.span().start)),
+                (
+                    "attributes",
+                    raw.attributes.as_ref().map(|s| s.span().start),
+                ),
+                ("toxicity", raw.toxicity.as_ref().map(|s| s.span().start)),
+            ];
+            for (field, at) in toxic_params {
+                if let Some(at) = at {
+                    no(field, true, at)?;
+                }
+            }
+        }
         if let Some(why) = fault.unsupported_on(server.backend) {
             return Err(self.err(
                 &raw.kind,
@@ -651,6 +698,102 @@ impl Cx<'_> {
             ));
         }
         Ok(spec)
+    }
+
+    /// A network fault: `cut`, or a toxic with Toxiproxy's attribute names and units.
+    fn network(&self, raw: &RawFault, kind: &str) -> R<Fault> {
+        use crate::proxy::{Stream, ToxicKind};
+        if kind == "cut" {
+            for (field, at) in [
+                ("stream", raw.stream.as_ref().map(|s| s.span().start)),
+                (
+                    "attributes",
+                    raw.attributes.as_ref().map(|s| s.span().start),
+                ),
+                ("toxicity", raw.toxicity.as_ref().map(|s| s.span().start)),
+            ] {
+                if let Some(at) = at {
+                    return Err(self.err_at(Some(at), format!("`{field}` is not a parameter of fault kind `cut` (it stops the whole proxy)")));
+                }
+            }
+            return Ok(Fault::Cut);
+        }
+        // The black hole swallows both ways unless told otherwise; other toxics act on
+        // what the server sends back, as Toxiproxy's do by default.
+        let default_stream = if kind == "blackhole" {
+            "both"
+        } else {
+            "downstream"
+        };
+        let streams = match raw
+            .stream
+            .as_ref()
+            .map_or(default_stream, |s| s.get_ref().as_str())
+        {
+            "upstream" => vec![Stream::Upstream],
+            "downstream" => vec![Stream::Downstream],
+            "both" => vec![Stream::Upstream, Stream::Downstream],
+            other => {
+                let at = raw
+                    .stream
+                    .as_ref()
+                    .expect("only a written stream can be wrong");
+                return Err(self.err(at, format!("stream `{other}`: expected upstream (pool -> server), downstream (server -> pool) or both")));
+            }
+        };
+        let toxicity = match &raw.toxicity {
+            Some(t) if !(0.0..=1.0).contains(t.get_ref()) => {
+                return Err(self.err(
+                    t,
+                    "`toxicity` is the share of connections affected, from 0 to 1",
+                ));
+            }
+            Some(t) => *t.get_ref() as f32,
+            None => 1.0,
+        };
+        let type_name = if kind == "blackhole" { "timeout" } else { kind };
+        let mut toxic = ToxicKind::zero(type_name).expect("kinds listed above are toxic types");
+        if let Some(attrs) = &raw.attributes {
+            if kind == "blackhole" {
+                return Err(self.err(attrs, "a blackhole has no attributes (it is a `timeout` toxic of 0: use kind = \"timeout\" to close after a while)"));
+            }
+            let json: serde_json::Map<String, serde_json::Value> = attrs
+                .get_ref()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                    )
+                })
+                .collect();
+            toxic
+                .apply_attributes(&json)
+                .map_err(|e| self.err(attrs, format!("`attributes`: {e}")))?;
+        }
+        // The attribute that defines each toxic must be given; a zero would do nothing.
+        let needed = match type_name {
+            "latency" => Some("latency"),
+            "bandwidth" => Some("rate"),
+            "slow_close" => Some("delay"),
+            "slicer" => Some("average_size"),
+            "limit_data" => Some("bytes"),
+            _ => None,
+        };
+        if let Some(attr) = needed {
+            let given = raw
+                .attributes
+                .as_ref()
+                .is_some_and(|a| a.get_ref().contains_key(attr));
+            if !given {
+                return Err(self.err(&raw.kind, format!("fault kind `{kind}` needs `attributes = {{ {attr} = ... }}` (Toxiproxy's units)")));
+            }
+        }
+        Ok(Fault::Toxic {
+            kind: toxic,
+            streams,
+            toxicity,
+        })
     }
 
     fn classes(&self, list: &S<Vec<S<String>>>) -> R<BTreeSet<ErrorClass>> {

@@ -19,6 +19,7 @@ pub struct RawSuite {
     pub seed: Option<S<u64>>,
     #[serde(default)]
     pub server: RawServer,
+    pub proxy: Option<S<RawProxy>>,
     pub pool: Option<S<RawPool>>,
     pub workload: S<RawWorkload>,
     #[serde(default, rename = "fault")]
@@ -34,6 +35,14 @@ pub struct RawServer {
     pub image: Option<S<String>>,
     #[serde(flatten)]
     pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// `[proxy]`: put a Toxiproxy between pool and server (implied by network faults).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// A real Toxiproxy's API; default: goneaway's embedded one.
+    pub url: Option<S<String>>,
 }
 
 /// `[pool]` in either vocabulary; the checked form decides which one was meant.
@@ -88,6 +97,10 @@ pub struct RawFault {
     pub target: Option<S<String>>,
     pub variable: Option<S<String>>,
     pub value: Option<S<toml::Value>>,
+    // Network (toxic) parameters, with Toxiproxy's names and units.
+    pub stream: Option<S<String>>,
+    pub attributes: Option<S<toml::Table>>,
+    pub toxicity: Option<S<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -314,7 +314,7 @@ fn pool_baseline(h: &History) -> CheckResult {
     };
     let leaks: Vec<&OpRecord> = h.ops.iter().filter(|o| o.leaked).collect();
     let mut f = Vec::new();
-    if settled.in_use() > 0 || !leaks.is_empty() {
+    if !leaks.is_empty() {
         let places: Vec<String> = leaks
             .iter()
             .take(5)
@@ -334,11 +334,7 @@ fn pool_baseline(h: &History) -> CheckResult {
             settled.in_use(),
             settled.size,
             settled.idle,
-            if places.is_empty() {
-                "no request the workload knows of".to_string()
-            } else {
-                places.join("; ")
-            },
+            places.join("; "),
             if more > 0 {
                 format!("; and {more} more")
             } else {
@@ -348,6 +344,19 @@ fn pool_baseline(h: &History) -> CheckResult {
         f.push((
             Verdict::Invalid,
             finding("connections were checked out and never returned", detail),
+        ));
+    }
+    let stranded = settled.in_use().saturating_sub(leaks.len() as u32);
+    if stranded > 0 {
+        // The application gave these back; the client never put them back in the pool
+        // (sqlx pings a returned connection without a timeout, so one whose request was
+        // abandoned mid-reply can wait forever).
+        f.push((
+            Verdict::Invalid,
+            finding(
+                "the pool never took back connections the application had returned",
+                format!("{stranded} connection(s) in use after the workload with no request holding them ({} open, {} idle)", settled.size, settled.idle),
+            ),
         ));
     }
     CheckResult::new("pool-baseline", f)

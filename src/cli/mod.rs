@@ -188,6 +188,64 @@ async fn bench(trials: usize) -> i32 {
         }
         Err(e) => println!("  docker                    not measured: {e}"),
     }
+    proxy_bench().await
+}
+
+/// The proxy with no toxics: raw passthrough on an echo server, then the same MySQL
+/// workload direct and through the proxy.
+async fn proxy_bench() -> i32 {
+    println!("proxy with no toxics vs direct");
+    match crate::proxy::bench::bench_passthrough(Default::default()).await {
+        Ok(r) => {
+            println!(
+                "  echo throughput           {:.2}x direct",
+                r.throughput_ratio
+            );
+            println!(
+                "  echo round trip p50       {:.0} us direct, {:.0} us proxied",
+                r.direct_p50.as_secs_f64() * 1e6,
+                r.proxied_p50.as_secs_f64() * 1e6
+            );
+        }
+        Err(e) => println!("  echo                      not measured: {e}"),
+    }
+    let text = r#"
+        description = "the same workload direct and through the proxy"
+        [pool]
+        max_connections = 4
+        [workload]
+        workers = 4
+        duration = "4s"
+        think = "0s"
+        mix = { ping = 1, select = 3 }
+        [expect]
+        verdict = "valid"
+    "#;
+    let direct = Suite::from_toml(text, "bench", "bench-direct").expect("bench suite");
+    let mut proxied = direct.clone();
+    proxied.proxy = Some(crate::suite::ProxySpec::default());
+    let (a, b) = match (
+        crate::run(&direct, RunOptions::default()).await,
+        crate::run(&proxied, RunOptions::default()).await,
+    ) {
+        (Ok(a), Ok(b)) => (a.measured, b.measured),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("goneaway: bench: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    println!(
+        "  mysql throughput          {:.0}/s direct, {:.0}/s proxied: {:.2}x",
+        a.throughput,
+        b.throughput,
+        b.throughput / a.throughput.max(1e-9)
+    );
+    println!(
+        "  mysql request p50         {:.0} us direct, {:.0} us proxied: +{:.0} us",
+        a.latency_ms.p50 * 1e3,
+        b.latency_ms.p50 * 1e3,
+        (b.latency_ms.p50 - a.latency_ms.p50) * 1e3
+    );
     EXIT_OK
 }
 

@@ -15,3 +15,35 @@ pub fn mariadb() -> bool {
         }
     }
 }
+
+/// Run suites concurrently (each has its own server), then fail with every unmet
+/// expectation at once, each with its whole report. Returns the reports by name.
+pub async fn run_all_met(
+    suites: Vec<(&'static str, goneaway::Suite)>,
+) -> Vec<(&'static str, goneaway::Report)> {
+    let mut runs = tokio::task::JoinSet::new();
+    for (name, suite) in suites {
+        runs.spawn(async move { (name, suite.run().await) });
+    }
+    let mut results = Vec::new();
+    while let Some(done) = runs.join_next().await {
+        results.push(done.expect("a suite run panicked"));
+    }
+    results.sort_by_key(|(name, _)| *name);
+    let mut failed = Vec::new();
+    let mut reports = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(report) if report.stable.met => reports.push((name, report)),
+            Ok(report) => failed.push(format!("{name}: expectation not met\n{}", report.human())),
+            Err(e) => failed.push(format!("{name}: harness error: {e}")),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} suite(s) failed:\n\n{}",
+        failed.len(),
+        failed.join("\n\n")
+    );
+    reports
+}

@@ -223,3 +223,52 @@ fn ctrl_c_heals_stops_and_reports_unknown() {
     assert!(stdout.contains("the run was cut short"), "{stdout}");
     assert_nothing_left(tmp.path());
 }
+
+#[test]
+fn goneaway_proxy_serves_the_toxiproxy_api_to_any_client() {
+    use goneaway::proxy::client::Client;
+    use goneaway::proxy::testkit::EchoServer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["proxy", "--listen", &api])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listen = rt.block_on(async {
+        let client = Client::new(&format!("http://{api}")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !client.is_running().await {
+            assert!(Instant::now() < deadline, "goneaway proxy did not answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(client.version().await.unwrap().starts_with("2."));
+        let echo = EchoServer::start().await.unwrap();
+        let p = client
+            .create_proxy("echo", "127.0.0.1:0", &echo.addr().to_string())
+            .await
+            .unwrap();
+        let mut sock = tokio::net::TcpStream::connect(&p.listen).await.unwrap();
+        sock.write_all(b"through the proxy").await.unwrap();
+        let mut back = [0u8; 17];
+        sock.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"through the proxy");
+        p.listen
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C stops it cleanly");
+    for addr in [api.as_str(), listen.as_str()] {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still listens after the proxy stopped"
+        );
+    }
+}

@@ -48,6 +48,9 @@ pub enum Command {
         /// How many suites run at once (each has its own server).
         #[arg(long, short = 'j', default_value_t = 4)]
         jobs: usize,
+        /// Also write a JUnit XML report (one testcase per suite) for CI.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
     /// Measure the harness itself: server spawn -> ready with the cached datadir vs a
     /// fresh install, printed as a ratio.
@@ -86,6 +89,7 @@ pub async fn main(cli: Cli) -> i32 {
             report_dir,
             no_save,
             jobs,
+            junit,
         } => {
             let names: Vec<String> = if all {
                 BUILTIN.iter().map(|(n, _)| n.to_string()).collect()
@@ -97,7 +101,7 @@ pub async fn main(cli: Cli) -> i32 {
                 return EXIT_HARNESS;
             }
             let save = (!no_save).then_some(report_dir);
-            run(names, seed, backend, json, save, jobs.max(1)).await
+            run(names, seed, backend, json, save, jobs.max(1), junit).await
         }
     }
 }
@@ -232,6 +236,7 @@ async fn run(
     json: bool,
     save: Option<PathBuf>,
     jobs: usize,
+    junit: Option<PathBuf>,
 ) -> i32 {
     // Check every suite before starting any server: a typo should cost nothing.
     let mut suites = Vec::new();
@@ -263,6 +268,10 @@ async fn run(
             }
         });
     }
+    let backends: Vec<String> = suites
+        .iter()
+        .map(|s| s.server.backend.to_string())
+        .collect();
     let many = suites.len() > 1;
     if many && !json {
         eprintln!("running {} suites, {} at a time", suites.len(), jobs);
@@ -313,7 +322,12 @@ async fn run(
     let mut code = EXIT_OK;
     let mut summary = Vec::new();
     let mut json_reports = Vec::new();
-    for (_, name, result) in results {
+    let mut cases = crate::report::junit::Junit::new();
+    for (i, name, result) in results {
+        match &result {
+            Ok(report) => cases.add_report(report),
+            Err(e) => cases.add_error(&name, &backends[i], &e.to_string()),
+        };
         match result {
             Ok(report) => {
                 let saved = save.as_ref().map(|dir| report.save(dir));
@@ -346,6 +360,12 @@ async fn run(
                 code = EXIT_HARNESS;
             }
         }
+    }
+    if let Some(path) = &junit
+        && let Err(e) = cases.write(path)
+    {
+        eprintln!("goneaway: could not write {}: {e}", path.display());
+        code = EXIT_HARNESS;
     }
     if json {
         let out = if json_reports.len() == 1 {

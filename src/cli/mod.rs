@@ -52,6 +52,22 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
     },
+    /// Compare saved reports: what changed (exit 1) and what drifted beyond noise.
+    ///
+    /// OLD and NEW are each a report.json, a report directory, a suite's directory (its
+    /// `latest`), or a whole report directory (suites are then matched by name).
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 also when a measured figure drifted beyond the thresholds.
+        #[arg(long)]
+        fail_on_drift: bool,
+        #[command(flatten)]
+        thresholds: crate::report::diff::Thresholds,
+    },
     /// Measure the harness itself: server spawn -> ready with the cached datadir vs a
     /// fresh install, printed as a ratio.
     Bench {
@@ -80,6 +96,13 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Check { suites } => check(&suites),
         Command::Bench { trials } => bench(trials.max(1)).await,
         Command::Gc => gc().await,
+        Command::Diff {
+            old,
+            new,
+            json,
+            fail_on_drift,
+            thresholds,
+        } => diff(&old, &new, json, fail_on_drift, &thresholds),
         Command::Run {
             suites,
             all,
@@ -381,4 +404,36 @@ async fn run(
         }
     }
     code
+}
+
+fn diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    json: bool,
+    fail_on_drift: bool,
+    thresholds: &crate::report::diff::Thresholds,
+) -> i32 {
+    use crate::report::diff::{DiffSet, load};
+    let (o, n) = match (load(old), load(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("goneaway: diff: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    let (ol, nl) = (old.display().to_string(), new.display().to_string());
+    let Some(set) = DiffSet::of(&ol, &o, &nl, &n, thresholds) else {
+        eprintln!("goneaway: diff: no suite has a report in both {ol} and {nl}");
+        return EXIT_HARNESS;
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&set).expect("json"));
+    } else {
+        print!("{}", set.human());
+    }
+    if set.changed() || (fail_on_drift && set.drift()) {
+        EXIT_UNMET
+    } else {
+        EXIT_OK
+    }
 }

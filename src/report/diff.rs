@@ -206,7 +206,7 @@ pub enum Trend {
 /// from); an error class absent on one side counts 0 there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
-    /// `throughput`, `latency_ms.p50`, `latency_ms.p99`, `errors.<class>`,
+    /// `throughput`, `latency.p50`, `latency.p99`, `errors.<class>`,
     /// `recovery.<fault occurrence>`.
     pub metric: String,
     /// `ok/s`, `ms` or `requests`.
@@ -408,7 +408,7 @@ fn diff_measured(old: &Report, new: &Report, t: &Thresholds) -> Vec<Metric> {
         ("p99", om.latency_ms.p99, nm.latency_ms.p99),
     ] {
         out.push(metric(
-            format!("latency_ms.{p}"),
+            format!("latency.{p}"),
             "ms",
             o,
             n,
@@ -868,6 +868,27 @@ fn render_one(o: &mut String, d: &ReportDiff) {
         }
     }
     for c in &d.context {
-        let _ = writeln!(o, "  {:<10}{}: {} -> {}", "context", c.field, c.old, c.new);
+        let _ = writeln!(o, "  {:<10}{}: {}", "context", c.field, context_change(c));
     }
+}
+
+/// `old -> new`, or for settings lists that differ in a few words (the pool line), only
+/// those words.
+fn context_change(c: &ContextChange) -> String {
+    let (o, n): (Vec<&str>, Vec<&str>) = (
+        c.old.split_whitespace().collect(),
+        c.new.split_whitespace().collect(),
+    );
+    if o.len() > 1 && o.len() == n.len() {
+        let words: Vec<String> = o
+            .iter()
+            .zip(&n)
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("{a} -> {b}"))
+            .collect();
+        if words.len() < o.len() {
+            return words.join(", ");
+        }
+    }
+    format!("{} -> {}", c.old, c.new)
 }

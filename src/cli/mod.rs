@@ -23,6 +23,24 @@ pub struct Cli {
 pub enum Command {
     /// List the built-in suites: name, expected verdict, what goes wrong.
     List,
+    /// Compare saved reports: what changed (exit 1) and what drifted beyond noise.
+    ///
+    /// OLD and NEW are each a report.json, a report directory, a suite's directory (its
+    /// `latest`), or a whole report directory (suites are then matched by name).
+    Diff {
+        /// The earlier report(s).
+        old: PathBuf,
+        /// The later report(s).
+        new: PathBuf,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 also when a measured figure drifted beyond the thresholds.
+        #[arg(long)]
+        fail_on_drift: bool,
+        #[command(flatten)]
+        thresholds: crate::report::diff::Thresholds,
+    },
     /// Run suites (built-in names or .toml files) and print checked reports.
     Run {
         /// Suite names or paths; see `goneaway list`.
@@ -39,6 +57,9 @@ pub enum Command {
         /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write a JUnit XML report (one testcase per suite) for CI.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
         /// Where reports are saved (`<dir>/<suite>/latest` points at the newest).
         #[arg(long, env = "GONEAWAY_REPORT_DIR", default_value = "goneaway-reports")]
         report_dir: PathBuf,
@@ -48,25 +69,6 @@ pub enum Command {
         /// How many suites run at once (each has its own server).
         #[arg(long, short = 'j', default_value_t = 4)]
         jobs: usize,
-        /// Also write a JUnit XML report (one testcase per suite) for CI.
-        #[arg(long, value_name = "PATH")]
-        junit: Option<PathBuf>,
-    },
-    /// Compare saved reports: what changed (exit 1) and what drifted beyond noise.
-    ///
-    /// OLD and NEW are each a report.json, a report directory, a suite's directory (its
-    /// `latest`), or a whole report directory (suites are then matched by name).
-    Diff {
-        old: PathBuf,
-        new: PathBuf,
-        /// Print the diff as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Exit 1 also when a measured figure drifted beyond the thresholds.
-        #[arg(long)]
-        fail_on_drift: bool,
-        #[command(flatten)]
-        thresholds: crate::report::diff::Thresholds,
     },
     /// Measure the harness itself: server spawn -> ready with the cached datadir vs a
     /// fresh install, printed as a ratio.
@@ -93,9 +95,6 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::List => list(),
-        Command::Check { suites } => check(&suites),
-        Command::Bench { trials } => bench(trials.max(1)).await,
-        Command::Gc => gc().await,
         Command::Diff {
             old,
             new,
@@ -103,16 +102,19 @@ pub async fn main(cli: Cli) -> i32 {
             fail_on_drift,
             thresholds,
         } => diff(&old, &new, json, fail_on_drift, &thresholds),
+        Command::Check { suites } => check(&suites),
+        Command::Bench { trials } => bench(trials.max(1)).await,
+        Command::Gc => gc().await,
         Command::Run {
             suites,
             all,
             seed,
             backend,
             json,
+            junit,
             report_dir,
             no_save,
             jobs,
-            junit,
         } => {
             let names: Vec<String> = if all {
                 BUILTIN.iter().map(|(n, _)| n.to_string()).collect()
@@ -124,7 +126,7 @@ pub async fn main(cli: Cli) -> i32 {
                 return EXIT_HARNESS;
             }
             let save = (!no_save).then_some(report_dir);
-            run(names, seed, backend, json, save, jobs.max(1), junit).await
+            run(names, seed, backend, json, junit, save, jobs.max(1)).await
         }
     }
 }
@@ -147,6 +149,38 @@ fn list() -> i32 {
         }
     }
     EXIT_OK
+}
+
+fn diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    json: bool,
+    fail_on_drift: bool,
+    thresholds: &crate::report::diff::Thresholds,
+) -> i32 {
+    use crate::report::diff::{DiffSet, load};
+    let (o, n) = match (load(old), load(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("goneaway: diff: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    let (ol, nl) = (old.display().to_string(), new.display().to_string());
+    let Some(set) = DiffSet::of(&ol, &o, &nl, &n, thresholds) else {
+        eprintln!("goneaway: diff: no suite has a report in both {ol} and {nl}");
+        return EXIT_HARNESS;
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&set).expect("json"));
+    } else {
+        print!("{}", set.human());
+    }
+    if set.changed() || (fail_on_drift && set.drift()) {
+        EXIT_UNMET
+    } else {
+        EXIT_OK
+    }
 }
 
 fn median(mut d: Vec<std::time::Duration>) -> std::time::Duration {
@@ -257,9 +291,9 @@ async fn run(
     seed: Option<u64>,
     backend: Option<BackendKind>,
     json: bool,
+    junit: Option<PathBuf>,
     save: Option<PathBuf>,
     jobs: usize,
-    junit: Option<PathBuf>,
 ) -> i32 {
     // Check every suite before starting any server: a typo should cost nothing.
     let mut suites = Vec::new();
@@ -404,36 +438,4 @@ async fn run(
         }
     }
     code
-}
-
-fn diff(
-    old: &std::path::Path,
-    new: &std::path::Path,
-    json: bool,
-    fail_on_drift: bool,
-    thresholds: &crate::report::diff::Thresholds,
-) -> i32 {
-    use crate::report::diff::{DiffSet, load};
-    let (o, n) = match (load(old), load(new)) {
-        (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("goneaway: diff: {e}");
-            return EXIT_HARNESS;
-        }
-    };
-    let (ol, nl) = (old.display().to_string(), new.display().to_string());
-    let Some(set) = DiffSet::of(&ol, &o, &nl, &n, thresholds) else {
-        eprintln!("goneaway: diff: no suite has a report in both {ol} and {nl}");
-        return EXIT_HARNESS;
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&set).expect("json"));
-    } else {
-        print!("{}", set.human());
-    }
-    if set.changed() || (fail_on_drift && set.drift()) {
-        EXIT_UNMET
-    } else {
-        EXIT_OK
-    }
 }

@@ -23,6 +23,24 @@ pub struct Cli {
 pub enum Command {
     /// List the built-in suites: name, expected verdict, what goes wrong.
     List,
+    /// Compare saved reports: what changed (exit 1) and what drifted beyond noise.
+    ///
+    /// OLD and NEW are each a report.json, a report directory, a suite's directory (its
+    /// `latest`), or a whole report directory (suites are then matched by name).
+    Diff {
+        /// The earlier report(s).
+        old: PathBuf,
+        /// The later report(s).
+        new: PathBuf,
+        /// Print the diff as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 also when a measured figure drifted beyond the thresholds.
+        #[arg(long)]
+        fail_on_drift: bool,
+        #[command(flatten)]
+        thresholds: crate::report::diff::Thresholds,
+    },
     /// Run suites (built-in names or .toml files) and print checked reports.
     Run {
         /// Suite names or paths; see `goneaway list`.
@@ -39,6 +57,9 @@ pub enum Command {
         /// Print the report as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write a JUnit XML report (one testcase per suite) for CI.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
         /// Where reports are saved (`<dir>/<suite>/latest` points at the newest).
         #[arg(long, env = "GONEAWAY_REPORT_DIR", default_value = "goneaway-reports")]
         report_dir: PathBuf,
@@ -80,6 +101,13 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::List => list(),
+        Command::Diff {
+            old,
+            new,
+            json,
+            fail_on_drift,
+            thresholds,
+        } => diff(&old, &new, json, fail_on_drift, &thresholds),
         Command::Check { suites } => check(&suites),
         Command::Bench { trials } => bench(trials.max(1)).await,
         Command::Gc => gc().await,
@@ -99,6 +127,7 @@ pub async fn main(cli: Cli) -> i32 {
             seed,
             backend,
             json,
+            junit,
             report_dir,
             no_save,
             jobs,
@@ -113,7 +142,7 @@ pub async fn main(cli: Cli) -> i32 {
                 return EXIT_HARNESS;
             }
             let save = (!no_save).then_some(report_dir);
-            run(names, seed, backend, json, save, jobs.max(1)).await
+            run(names, seed, backend, json, junit, save, jobs.max(1)).await
         }
     }
 }
@@ -136,6 +165,38 @@ fn list() -> i32 {
         }
     }
     EXIT_OK
+}
+
+fn diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    json: bool,
+    fail_on_drift: bool,
+    thresholds: &crate::report::diff::Thresholds,
+) -> i32 {
+    use crate::report::diff::{DiffSet, load};
+    let (o, n) = match (load(old), load(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("goneaway: diff: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    let (ol, nl) = (old.display().to_string(), new.display().to_string());
+    let Some(set) = DiffSet::of(&ol, &o, &nl, &n, thresholds) else {
+        eprintln!("goneaway: diff: no suite has a report in both {ol} and {nl}");
+        return EXIT_HARNESS;
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&set).expect("json"));
+    } else {
+        print!("{}", set.human());
+    }
+    if set.changed() || (fail_on_drift && set.drift()) {
+        EXIT_UNMET
+    } else {
+        EXIT_OK
+    }
 }
 
 fn median(mut d: Vec<std::time::Duration>) -> std::time::Duration {
@@ -304,6 +365,7 @@ async fn run(
     seed: Option<u64>,
     backend: Option<BackendKind>,
     json: bool,
+    junit: Option<PathBuf>,
     save: Option<PathBuf>,
     jobs: usize,
 ) -> i32 {
@@ -337,6 +399,10 @@ async fn run(
             }
         });
     }
+    let backends: Vec<String> = suites
+        .iter()
+        .map(|s| s.server.backend.to_string())
+        .collect();
     let many = suites.len() > 1;
     if many && !json {
         eprintln!("running {} suites, {} at a time", suites.len(), jobs);
@@ -387,7 +453,12 @@ async fn run(
     let mut code = EXIT_OK;
     let mut summary = Vec::new();
     let mut json_reports = Vec::new();
-    for (_, name, result) in results {
+    let mut cases = crate::report::junit::Junit::new();
+    for (i, name, result) in results {
+        match &result {
+            Ok(report) => cases.add_report(report),
+            Err(e) => cases.add_error(&name, &backends[i], &e.to_string()),
+        };
         match result {
             Ok(report) => {
                 let saved = save.as_ref().map(|dir| report.save(dir));
@@ -420,6 +491,12 @@ async fn run(
                 code = EXIT_HARNESS;
             }
         }
+    }
+    if let Some(path) = &junit
+        && let Err(e) = cases.write(path)
+    {
+        eprintln!("goneaway: could not write {}: {e}", path.display());
+        code = EXIT_HARNESS;
     }
     if json {
         let out = if json_reports.len() == 1 {

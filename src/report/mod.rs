@@ -5,6 +5,8 @@
 //! (counts, latencies, recovery times, raw errors) is shown and saved but never
 //! snapshotted raw.
 
+pub mod diff;
+pub mod junit;
 mod render;
 
 use std::collections::BTreeMap;

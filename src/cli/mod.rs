@@ -66,8 +66,8 @@ pub enum Command {
         /// Do not save reports.
         #[arg(long)]
         no_save: bool,
-        /// How many suites run at once (each has its own server).
-        #[arg(long, short = 'j', default_value_t = 4)]
+        /// How many suites run at once (each has its own server; most of a run is waiting).
+        #[arg(long, short = 'j', default_value_t = 8)]
         jobs: usize,
     },
     /// Measure the harness itself: server spawn -> ready with the cached datadir vs a

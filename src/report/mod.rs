@@ -250,7 +250,7 @@ impl Report {
             origin_arg(&cx.suite.origin),
             cx.seed
         );
-        if cx.suite.server.backend != crate::server::BackendKind::Process {
+        if cx.suite.server.backend != cx.suite.declared_backend {
             reproduce.push_str(&format!(" --backend {}", cx.suite.server.backend));
         }
         let measured = Measured {

@@ -36,6 +36,8 @@ pub struct Suite {
     /// The suite's own seed; a run may override it.
     pub seed: Option<u64>,
     pub server: ServerSpec,
+    /// The backend the file names; `server.backend` may differ after `with_backend`.
+    pub declared_backend: BackendKind,
     /// `None`: the pool is built by the user (library use) or sqlx defaults.
     pub pool: Option<PoolSpec>,
     /// A proxy between pool and server: `[proxy]`, or implied by a network fault.
@@ -243,6 +245,7 @@ impl Cx<'_> {
             description,
             origin: self.origin.to_string(),
             seed: raw.seed.map(|s| s.into_inner()),
+            declared_backend: server.backend,
             server,
             pool,
             proxy,

@@ -56,3 +56,50 @@ async fn bandwidth_and_slow_close_slow_the_pool_without_errors() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_dropped_without_healing_still_removes_its_toxic() {
+    use goneaway::fault::{Fault, FaultCx, NetPath};
+    use goneaway::proxy::client::Client;
+    use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
+    use goneaway::server::{self, ServerSpec};
+    use goneaway::workload::Gate;
+
+    if !common::mariadb() {
+        return;
+    }
+    let server: std::sync::Arc<dyn server::Server> =
+        server::start(&ServerSpec::default()).await.unwrap().into();
+    let proxy = ProxyServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&proxy.api_url()).unwrap();
+    let app = server.app();
+    client
+        .create_proxy("db", "127.0.0.1:0", &format!("{}:{}", app.host, app.port))
+        .await
+        .unwrap();
+    let cx = FaultCx {
+        server,
+        app_user: app.user.clone(),
+        gate: Gate::new(),
+        net: Some(NetPath {
+            client: client.clone(),
+            proxy: "db".into(),
+        }),
+    };
+    let fault = Fault::Toxic {
+        kind: ToxicKind::Latency {
+            latency: 100,
+            jitter: 0,
+        },
+        streams: vec![Stream::Downstream, Stream::Upstream],
+        toxicity: 1.0,
+    };
+    let (guard, _) = fault.apply(&cx).await.unwrap();
+    assert_eq!(client.toxics("db").await.unwrap().len(), 2);
+    // The run was cut short: the guard goes without `heal()` (a real Toxiproxy would
+    // otherwise keep the toxics after the harness is gone).
+    drop(guard);
+    assert!(client.toxics("db").await.unwrap().is_empty());
+}

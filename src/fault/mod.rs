@@ -17,7 +17,10 @@ use crate::history::{FaultId, Recorder};
 use crate::proxy::client::{Client, ClientError, ToxicSpec};
 use crate::proxy::{Stream, ToxicKind};
 use crate::schedule::Planned;
-use crate::server::{Action, BackendKind, Server, ServerError, admin_connect, admin_exec, global};
+use crate::server::{
+    Action, BackendKind, Server, ServerError, admin_connect, admin_exec, block_on_own_thread,
+    global, sql_literal,
+};
 use crate::workload::Gate;
 
 /// Which of the pool's sessions a KILL hits.
@@ -158,7 +161,7 @@ impl Fault {
                 let admin = cx.server.admin();
                 let old = global(&admin, variable).await?;
                 admin_exec(&admin, &format!("SET GLOBAL {variable} = {value}")).await?;
-                let restore = format!("SET GLOBAL {variable} = {}", quote(&old));
+                let restore = format!("SET GLOBAL {variable} = {}", sql_literal(&old));
                 Ok((
                     guard(Heal::Sql(restore)),
                     format!("SET GLOBAL {variable} = {value} (was {old})"),
@@ -287,8 +290,8 @@ enum Heal {
 }
 
 /// Heals a fault. Heal explicitly with [`Guard::heal`]; dropping an unhealed guard still
-/// reopens the workload gate and undoes SQL settings (which could outlive the run on an
-/// external server). A crashed or paused server is not revived on drop: its backend
+/// reopens the workload gate and undoes SQL settings and proxy changes (which could
+/// outlive the run on an external server or a real Toxiproxy). A crashed or paused server is not revived on drop: its backend
 /// tears it down right after.
 pub struct Guard {
     heal: Option<Heal>,
@@ -327,31 +330,19 @@ impl Drop for Guard {
     fn drop(&mut self) {
         match self.heal.take() {
             Some(Heal::Open) => self.cx.gate.open(),
-            Some(Heal::Sql(sql)) => {
-                let admin = self.cx.server.admin();
-                // Drop may run on a runtime thread or none: a thread of its own works in both.
-                let t = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
-                    if let Ok(rt) = rt
-                        && let Err(e) = rt.block_on(admin_exec(&admin, &sql))
-                    {
-                        tracing::warn!("could not undo `{sql}`: {e}");
-                    }
-                });
-                let _ = t.join();
+            // Settings and proxy changes may outlive the run (an external server, a real
+            // Toxiproxy): undo them now.
+            Some(heal @ (Heal::Sql(_) | Heal::Enable | Heal::Toxics(_))) => {
+                let guard = Guard {
+                    heal: Some(heal),
+                    cx: self.cx.clone(),
+                };
+                if let Some(Err(e)) = block_on_own_thread(guard.heal()) {
+                    tracing::warn!("could not heal a fault on the way out: {e}");
+                }
             }
             _ => {}
         }
-    }
-}
-
-fn quote(value: &str) -> String {
-    if value.parse::<f64>().is_ok() {
-        value.to_string()
-    } else {
-        format!("'{}'", value.replace('\'', "''"))
     }
 }
 

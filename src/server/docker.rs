@@ -709,28 +709,20 @@ impl Drop for Cleanup {
             container: self.container.take(),
             network: self.network.take(),
         };
-        // Drop runs inside a runtime (maybe a current-thread one we must not block on) or
-        // outside any; a thread with its own runtime and client works in both, and joining
-        // it means the container is gone when drop returns.
-        let worker = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let docker = connect().await.map_err(|e| e.to_string())?;
-                tokio::time::timeout(Duration::from_secs(60), cleanup.run(&docker))
-                    .await
-                    .map_err(|_| "no answer from docker within 60s".to_string())?
-                    .map_err(|e| e.to_string())
-            })
+        // Joining means the container is gone when drop returns.
+        let done = super::block_on_own_thread(async move {
+            let docker = connect().await.map_err(|e| e.to_string())?;
+            tokio::time::timeout(Duration::from_secs(60), cleanup.run(&docker))
+                .await
+                .map_err(|_| "no answer from docker within 60s".to_string())?
+                .map_err(|e| e.to_string())
         });
-        match worker.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+        match done {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
                 tracing::warn!("cleaning up a docker server failed: {e}; `goneaway gc` removes it")
             }
-            Err(_) => {
+            None => {
                 tracing::warn!("cleaning up a docker server panicked; `goneaway gc` removes it")
             }
         }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::{
     Action, BackendKind, ConnectInfo, Server, ServerError, ServerSpec, admin_connect, admin_exec,
-    global,
+    block_on_own_thread, global, sql_literal,
 };
 
 #[derive(Debug)]
@@ -129,29 +129,15 @@ impl Drop for ExternalServer {
         if restore.is_empty() {
             return;
         }
-        // Drop may run inside or outside a runtime; a thread of its own works in both.
         let info = self.info.clone();
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                for (key, old) in restore {
-                    let value = if old.parse::<f64>().is_ok() {
-                        old
-                    } else {
-                        format!("'{old}'")
-                    };
-                    if let Err(e) = admin_exec(&info, &format!("SET GLOBAL {key} = {value}")).await
-                    {
-                        tracing::warn!("could not restore {key} on {info:?}: {e}");
-                    }
+        block_on_own_thread(async move {
+            for (key, old) in restore {
+                let sql = format!("SET GLOBAL {key} = {}", sql_literal(&old));
+                if let Err(e) = admin_exec(&info, &sql).await {
+                    tracing::warn!("could not restore {key} on {info:?}: {e}");
                 }
-            });
-            Some(())
+            }
         });
-        let _ = done.join();
     }
 }
 

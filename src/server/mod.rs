@@ -312,6 +312,34 @@ async fn collect_docker_garbage() {
     .await;
 }
 
+/// Run a future to completion from synchronous code, such as `Drop`, which may run on a
+/// runtime thread (where blocking on that runtime deadlocks) or on none: a thread with a
+/// runtime of its own works in both. `None` if that runtime could not start or the
+/// future panicked.
+pub fn block_on_own_thread<T: Send + 'static>(
+    f: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        Some(rt.block_on(f))
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// A value as an SQL literal: numbers as they are, anything else quoted.
+pub fn sql_literal(value: &str) -> String {
+    if value.parse::<f64>().is_ok() {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', "''"))
+    }
+}
+
 /// Run one admin statement on a fresh connection. A fresh connection per statement keeps
 /// faults independent of each other: a crash cannot poison an admin pool.
 pub async fn admin_exec(admin: &ConnectInfo, sql: &str) -> Result<(), ServerError> {
@@ -434,6 +462,14 @@ fn same_setting(want: &str, got: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::same_setting;
+
+    #[test]
+    fn literals_are_quoted_unless_numbers() {
+        assert_eq!(super::sql_literal("28800"), "28800");
+        assert_eq!(super::sql_literal("0.5"), "0.5");
+        assert_eq!(super::sql_literal("utf8mb4"), "'utf8mb4'");
+        assert_eq!(super::sql_literal("it's"), "'it''s'");
+    }
 
     #[test]
     fn settings_compare_as_the_server_prints_them() {

@@ -147,11 +147,10 @@ pub fn window_of<'w>(op: &OpRecord, windows: &'w [Window], grace: Duration) -> O
 
 /// Run every check and compose them.
 pub fn check(h: &History, e: &Expect) -> Vec<CheckResult> {
-    let ws = windows(h);
     let mut out = vec![
         run(h),
         faults(h),
-        errors(h, e, &ws),
+        errors(h, e),
         recovery(h, e),
         pool_baseline(h),
         writes(h),
@@ -208,30 +207,54 @@ fn faults(h: &History) -> CheckResult {
     CheckResult::new("faults", f)
 }
 
-fn errors(h: &History, e: &Expect, ws: &[Window]) -> CheckResult {
-    // (class, window or None) -> the failed ops.
-    let mut bad: BTreeMap<(ErrorClass, Option<String>), Vec<&OpRecord>> = BTreeMap::new();
+/// Failures of one class, blamed on one window (or none), tolerated there or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorGroup<'h> {
+    pub class: ErrorClass,
+    /// The window the failures are blamed on (see [`window_of`]), or `None`.
+    pub window: Option<String>,
+    pub tolerated: bool,
+    /// In the order they started.
+    pub ops: Vec<&'h OpRecord>,
+}
+
+/// Every failure the application saw, grouped: the one attribution the errors check,
+/// the judgement and the report all read.
+pub fn error_groups<'h>(h: &'h History, e: &Expect) -> Vec<ErrorGroup<'h>> {
+    let ws = windows(h);
+    let mut groups: BTreeMap<(ErrorClass, Option<String>, bool), Vec<&OpRecord>> = BTreeMap::new();
     for op in h.failures() {
         let class = op.class().expect("failures have a class");
-        let window = window_of(op, ws, e.grace);
-        let tolerated = tolerated(op, class, ws, e);
-        if !tolerated {
-            bad.entry((class, window.map(|w| w.name.clone())))
-                .or_default()
-                .push(op);
-        }
+        let window = window_of(op, &ws, e.grace).map(|w| w.name.clone());
+        groups
+            .entry((class, window, tolerated(op, class, &ws, e)))
+            .or_default()
+            .push(op);
     }
-    let f = bad
+    groups
         .into_iter()
-        .map(|((class, window), ops)| {
-            let place = match &window {
+        .map(|((class, window, tolerated), ops)| ErrorGroup {
+            class,
+            window,
+            tolerated,
+            ops,
+        })
+        .collect()
+}
+
+fn errors(h: &History, e: &Expect) -> CheckResult {
+    let f = error_groups(h, e)
+        .into_iter()
+        .filter(|g| !g.tolerated)
+        .map(|g| {
+            let place = match &g.window {
                 Some(w) => format!("during `{w}`"),
                 None => "outside any fault window".to_string(),
             };
-            let first = ops[0];
+            let first = g.ops[0];
             let detail = format!(
                 "{} request(s); first at {} on worker {} ({}): {}",
-                ops.len(),
+                g.ops.len(),
                 secs(first.start),
                 first.worker,
                 first.kind,
@@ -241,6 +264,7 @@ fn errors(h: &History, e: &Expect, ws: &[Window]) -> CheckResult {
                     .map(|e| e.message.as_str())
                     .unwrap_or_default()
             );
+            let class = g.class;
             (
                 Verdict::Invalid,
                 finding(
@@ -267,7 +291,7 @@ fn recovery(h: &History, e: &Expect) -> CheckResult {
                 .filter(|o| o.worker == w && o.start >= healed)
                 .collect();
             let name = &fault.name;
-            match after.iter().find(|o| o.ok()) {
+            match h.first_success_after(w, healed) {
                 Some(op) if op.end - healed <= e.recover_within => {}
                 Some(op) => f.push((
                     Verdict::Invalid,
@@ -513,10 +537,10 @@ pub fn judge(h: &History, e: &Expect, checks: &[CheckResult]) -> Judgement {
 
 /// Classes the application saw that the suite does not tolerate where they happened.
 pub fn disallowed_classes(h: &History, e: &Expect) -> BTreeSet<ErrorClass> {
-    let ws = windows(h);
-    h.failures()
-        .filter(|op| !tolerated(op, op.class().expect("failures have a class"), &ws, e))
-        .filter_map(|op| op.class())
+    error_groups(h, e)
+        .into_iter()
+        .filter(|g| !g.tolerated)
+        .map(|g| g.class)
         .collect()
 }
 

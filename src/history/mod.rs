@@ -282,6 +282,13 @@ impl History {
             .collect()
     }
 
+    /// A worker's first successful request that started at or after `t`.
+    pub fn first_success_after(&self, worker: u32, t: Duration) -> Option<&OpRecord> {
+        self.ops
+            .iter()
+            .find(|o| o.worker == worker && o.start >= t && o.ok())
+    }
+
     pub fn failures(&self) -> impl Iterator<Item = &OpRecord> {
         self.ops.iter().filter(|o| !o.ok())
     }

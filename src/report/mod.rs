@@ -9,7 +9,6 @@ pub mod diff;
 pub mod junit;
 mod render;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -187,28 +186,21 @@ impl Report {
                 .collect(),
         };
         let ok = h.ops.iter().filter(|o| o.ok()).count() as u64;
-        let ws = check::windows(h);
-        let mut errors: BTreeMap<(ErrorClass, Option<String>), ErrorCount> = BTreeMap::new();
-        for op in h.failures() {
-            let class = op.class().expect("failures have a class");
-            let w = check::window_of(op, &ws, e.grace);
-            let tolerated = check::tolerated(op, class, &ws, e);
-            let entry = errors
-                .entry((class, w.map(|w| w.name.clone())))
-                .or_insert_with(|| ErrorCount {
-                    class,
-                    window: w.map(|w| w.name.clone()),
-                    count: 0,
-                    tolerated,
-                    first_at: op.start,
-                    first_message: op
-                        .error
-                        .as_ref()
-                        .map(|e| e.message.clone())
-                        .unwrap_or_default(),
-                });
-            entry.count += 1;
-        }
+        let errors: Vec<ErrorCount> = check::error_groups(h, e)
+            .into_iter()
+            .map(|g| ErrorCount {
+                class: g.class,
+                window: g.window,
+                count: g.ops.len() as u64,
+                tolerated: g.tolerated,
+                first_at: g.ops[0].start,
+                first_message: g.ops[0]
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
         let mut latencies: Vec<f64> = h
             .ops
             .iter()
@@ -235,12 +227,7 @@ impl Report {
                 error: f.error.clone(),
                 recovery: f.healed.and_then(|healed| {
                     (0..h.workers)
-                        .filter_map(|w| {
-                            h.ops
-                                .iter()
-                                .find(|o| o.worker == w && o.start >= healed && o.ok())
-                                .map(|o| o.end - healed)
-                        })
+                        .filter_map(|w| h.first_success_after(w, healed).map(|o| o.end - healed))
                         .max()
                 }),
             })
@@ -271,7 +258,7 @@ impl Report {
                 p99: pct(0.99),
                 max: pct(1.0),
             },
-            errors: errors.into_values().collect(),
+            errors,
             faults,
             pool_peak_in_use: h.samples.iter().map(|s| s.in_use()).max().unwrap_or(0),
             pool_peak_size: h.samples.iter().map(|s| s.size).max().unwrap_or(0),

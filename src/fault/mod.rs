@@ -478,3 +478,18 @@ impl Nemesis {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+
+    #[test]
+    fn every_toxic_type_is_a_fault_kind() {
+        for t in crate::proxy::toxic::TOXIC_TYPES {
+            assert!(
+                Fault::KINDS.contains(&t),
+                "{t} is missing from Fault::KINDS"
+            );
+        }
+    }
+}

@@ -608,8 +608,11 @@ impl Cx<'_> {
                     }
                 }
             }
-            "cut" | "blackhole" | "latency" | "bandwidth" | "slow_close" | "timeout"
-            | "reset_peer" | "slicer" | "limit_data" => {
+            network
+                if network == "cut"
+                    || network == "blackhole"
+                    || crate::proxy::toxic::TOXIC_TYPES.contains(&network) =>
+            {
                 no("target", raw.target.is_some(), target_at)?;
                 no("variable", raw.variable.is_some(), variable_at)?;
                 no("value", raw.value.is_some(), value_at)?;
@@ -626,7 +629,8 @@ impl Cx<'_> {
                 ));
             }
         };
-        if !fault.needs_proxy() {
+        // Toxic parameters belong to toxics only; a cut stops the whole proxy.
+        if !matches!(fault, Fault::Toxic { .. }) {
             let toxic_params = [
                 ("stream", raw.stream.as_ref().map(|s| s.span().start)),
                 (
@@ -707,18 +711,6 @@ impl Cx<'_> {
     fn network(&self, raw: &RawFault, kind: &str) -> R<Fault> {
         use crate::proxy::{Stream, ToxicKind};
         if kind == "cut" {
-            for (field, at) in [
-                ("stream", raw.stream.as_ref().map(|s| s.span().start)),
-                (
-                    "attributes",
-                    raw.attributes.as_ref().map(|s| s.span().start),
-                ),
-                ("toxicity", raw.toxicity.as_ref().map(|s| s.span().start)),
-            ] {
-                if let Some(at) = at {
-                    return Err(self.err_at(Some(at), format!("`{field}` is not a parameter of fault kind `cut` (it stops the whole proxy)")));
-                }
-            }
             return Ok(Fault::Cut);
         }
         // The black hole swallows both ways unless told otherwise; other toxics act on

@@ -220,11 +220,12 @@ impl Shared {
         let mut held: Vec<Box<dyn Conn>> = Vec::new();
         let mut outcome: Result<(), (Phase, OpError)> = Ok(());
         for c in 0..self.spec.checkouts_per_request {
-            match self.bounded(self.pool.acquire()).await {
+            match bounded(self.spec.op_timeout, self.pool.acquire()).await {
                 Ok(mut conn) => {
                     // Extra checkouts stand for a before_request hook touching the database.
                     if c + 1 < self.spec.checkouts_per_request
-                        && let Err(e) = self.bounded(conn.run(Statement::Ping)).await
+                        && let Err(e) =
+                            bounded(self.spec.op_timeout, conn.run(Statement::Ping)).await
                     {
                         outcome = Err((Phase::Query, e));
                         break;
@@ -245,11 +246,9 @@ impl Shared {
                 } else {
                     Duration::ZERO
                 };
-            outcome = match tokio::time::timeout(timeout, conn.run(statement)).await {
-                Ok(r) => r,
-                Err(_) => Err(timed_out(timeout)),
-            }
-            .map_err(|e| (Phase::Query, e));
+            outcome = bounded(timeout, conn.run(statement))
+                .await
+                .map_err(|e| (Phase::Query, e));
             if outcome.is_ok() && !self.spec.hold.is_zero() {
                 tokio::time::sleep(self.spec.hold).await;
             }
@@ -283,23 +282,24 @@ impl Shared {
             leaked,
         });
     }
-
-    async fn bounded<T>(&self, f: impl Future<Output = Result<T, OpError>>) -> Result<T, OpError> {
-        match tokio::time::timeout(self.spec.op_timeout, f).await {
-            Ok(r) => r,
-            Err(_) => Err(timed_out(self.spec.op_timeout)),
-        }
-    }
 }
 
-fn timed_out(after: Duration) -> OpError {
-    OpError::new(
-        ErrorClass::Timeout,
-        format!(
-            "no answer within the op timeout of {}",
-            humantime::format_duration(after)
-        ),
-    )
+/// `f`, or a recorded `timeout` if it has not answered within `limit`: a client that
+/// would hang forever leaves a record instead of a hung run.
+async fn bounded<T>(
+    limit: Duration,
+    f: impl Future<Output = Result<T, OpError>>,
+) -> Result<T, OpError> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(OpError::new(
+            ErrorClass::Timeout,
+            format!(
+                "no answer within the op timeout of {}",
+                humantime::format_duration(limit)
+            ),
+        )),
+    }
 }
 
 fn pick(mix: &BTreeMap<OpKind, u32>, total: u32, rng: &mut SmallRng) -> OpKind {

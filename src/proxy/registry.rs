@@ -60,6 +60,30 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(ApiError::bad_body)
 }
 
+/// Apply a toxic request body's `attributes` on top of `kind` and return its toxicity,
+/// `toxicity` when the body gives none. Creation starts from the zero toxic and 1.0, an
+/// update from the toxic's current values.
+fn apply_body(
+    obj: &Map<String, Value>,
+    kind: &mut ToxicKind,
+    toxicity: f32,
+) -> Result<f32, ApiError> {
+    match obj.get("attributes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(attrs)) => kind.apply_attributes(attrs).map_err(ApiError::bad_body)?,
+        Some(other) => {
+            return Err(ApiError::bad_body(format!(
+                "attributes must be an object, got {}",
+                json_kind(other)
+            )));
+        }
+    }
+    match obj.get("toxicity") {
+        None | Some(Value::Null) => Ok(toxicity),
+        Some(v) => parse_toxicity(v).map_err(ApiError::bad_body),
+    }
+}
+
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match parse_json(body)? {
         Value::Object(m) => Ok(m),
@@ -489,22 +513,7 @@ impl Registry {
         if proxy.find_toxic(&toxic_name).is_some() {
             return Err(ApiError::new(409, "toxic already exists"));
         }
-        match obj.get("attributes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(attrs)) => {
-                kind.apply_attributes(attrs).map_err(ApiError::bad_body)?
-            }
-            Some(other) => {
-                return Err(ApiError::bad_body(format!(
-                    "attributes must be an object, got {}",
-                    json_kind(other)
-                )));
-            }
-        }
-        let toxicity = match obj.get("toxicity") {
-            None | Some(Value::Null) => 1.0,
-            Some(v) => parse_toxicity(v).map_err(ApiError::bad_body)?,
-        };
+        let toxicity = apply_body(&obj, &mut kind, 1.0)?;
         let uid = self.next_uid();
         let toxic = Toxic {
             name: toxic_name,
@@ -540,22 +549,7 @@ impl Registry {
             .ok_or_else(ApiError::toxic_not_found)?;
         let obj = parse_object(body)?;
         let mut kind = proxy.toxics[i].kind.clone();
-        match obj.get("attributes") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(attrs)) => {
-                kind.apply_attributes(attrs).map_err(ApiError::bad_body)?
-            }
-            Some(other) => {
-                return Err(ApiError::bad_body(format!(
-                    "attributes must be an object, got {}",
-                    json_kind(other)
-                )));
-            }
-        }
-        let toxicity = match obj.get("toxicity") {
-            None | Some(Value::Null) => proxy.toxics[i].toxicity,
-            Some(v) => parse_toxicity(v).map_err(ApiError::bad_body)?,
-        };
+        let toxicity = apply_body(&obj, &mut kind, proxy.toxics[i].toxicity)?;
         let version = self.next_uid();
         let t = &mut proxy.toxics[i];
         t.kind = kind;

@@ -108,6 +108,21 @@ async fn starts_with_settings_app_and_admin_users() {
         server.container_id(),
     ]);
     assert_eq!(labels, vec![std::process::id().to_string()]);
+    // Started through testcontainers (through the bridge, on an engine older than its API).
+    let managed_by = docker_ids(&[
+        "inspect",
+        "-f",
+        "{{ index .Config.Labels \"org.testcontainers.managed-by\" }}",
+        server.container_id(),
+    ]);
+    assert_eq!(managed_by, vec!["testcontainers".to_string()]);
+    // Published on loopback only.
+    let bound = docker_ids(&["port", server.container_id(), "3306/tcp"]);
+    assert_eq!(
+        bound,
+        vec![format!("127.0.0.1:{}", server.published().1)],
+        "{bound:?}"
+    );
     server.close().await.unwrap();
 }
 

@@ -77,7 +77,8 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         trials: usize,
     },
-    /// Remove containers and networks left by goneaway runs whose process is gone.
+    /// Remove containers, networks and temp dirs left by goneaway runs whose process is
+    /// gone.
     Gc,
     /// Serve the Toxiproxy HTTP API (and its proxies) for anyone's tests, until Ctrl-C.
     Proxy {
@@ -311,6 +312,11 @@ async fn proxy_bench() -> i32 {
 }
 
 async fn gc() -> i32 {
+    let dirs = crate::server::process::sweep_stale_dirs();
+    println!("removed {} temp dir(s) of dead goneaway runs", dirs.len());
+    for dir in &dirs {
+        println!("  {}", dir.display());
+    }
     match crate::server::docker::gc().await {
         Ok(r) => {
             println!(

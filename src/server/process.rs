@@ -523,9 +523,11 @@ impl Scratch {
 
 /// A temp dir named `goneaway-<our pid>-…` with the marker in it, so the sweep can
 /// remove it once we are gone. The first call sweeps dirs of dead harnesses.
-fn private_tempdir() -> Result<tempfile::TempDir, ServerError> {
+pub(crate) fn private_tempdir() -> Result<tempfile::TempDir, ServerError> {
     static SWEEP: Once = Once::new();
-    SWEEP.call_once(sweep_stale_dirs);
+    SWEEP.call_once(|| {
+        sweep_stale_dirs();
+    });
     let dir = tempfile::Builder::new()
         .prefix(&format!("goneaway-{}-", std::process::id()))
         .tempdir()
@@ -547,10 +549,12 @@ impl Drop for Scratch {
 
 /// Remove temp dirs left by harness processes that no longer exist (and kill their
 /// servers): the last line of defence when both PDEATHSIG and the watchdog were defeated.
-fn sweep_stale_dirs() {
+/// The dirs removed.
+pub fn sweep_stale_dirs() -> Vec<PathBuf> {
     let me = std::process::id();
+    let mut removed = Vec::new();
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
-        return;
+        return removed;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -572,8 +576,11 @@ fn sweep_stale_dirs() {
             continue;
         }
         kill_server_of(&dir);
-        let _ = fs::remove_dir_all(&dir);
+        if fs::remove_dir_all(&dir).is_ok() {
+            removed.push(dir);
+        }
     }
+    removed
 }
 
 /// SIGKILL the server whose pid file is in `dir`, if that pid still is that server.

@@ -33,9 +33,13 @@
 //!   or outside a runtime, after success, failure or panic; [`gc`] removes what owners
 //!   that no longer exist left behind.
 //!
-//! The daemon is driven with bollard (the client testcontainers 0.28 wraps) because
-//! testcontainers 0.28 pins Docker API 1.53 and Docker 20.10 (Debian 12) refuses it with
-//! "client version 1.53 is too new"; bollard negotiates the version.
+//! Containers are run with testcontainers (a `GenericImage` request; start, stop, pause,
+//! unpause and remove through its `ContainerAsync`). What it has no call for (SIGKILL,
+//! networks, inspection, logs, gc) goes through bollard, the client under it, with the
+//! API version negotiated. Engines older than the API testcontainers speaks are reached
+//! through [`bridge`].
+
+mod bridge;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -47,16 +51,20 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointIpamConfig,
-    EndpointSettings, HostConfig, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    ContainerInspectResponse, ContainerStateStatusEnum, EndpointIpamConfig, EndpointSettings,
+    HostConfig, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptions,
-    ListNetworksOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateImageOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions,
+    LogsOptions, RemoveContainerOptions,
 };
 use futures::StreamExt;
 use rand::Rng;
+use testcontainers::core::IntoContainerPort;
+use testcontainers::core::client::ClientError;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
 
 use super::{Action, BackendKind, ConnectInfo, Server, ServerError, ServerSpec};
 
@@ -114,17 +122,20 @@ impl Flavor {
         }
     }
 
-    fn env(self, root_password: &str, app_password: &str) -> Vec<String> {
+    fn env(self, root_password: &str, app_password: &str) -> Vec<(String, String)> {
         let prefix = match self {
             Flavor::Local | Flavor::MariaDb => "MARIADB",
             Flavor::MySql => "MYSQL",
         };
-        vec![
-            format!("{prefix}_ROOT_PASSWORD={root_password}"),
-            format!("{prefix}_DATABASE={APP_DATABASE}"),
-            format!("{prefix}_USER={APP_USER}"),
-            format!("{prefix}_PASSWORD={app_password}"),
+        [
+            ("ROOT_PASSWORD", root_password),
+            ("DATABASE", APP_DATABASE),
+            ("USER", APP_USER),
+            ("PASSWORD", app_password),
         ]
+        .into_iter()
+        .map(|(k, v)| (format!("{prefix}_{k}"), v.to_string()))
+        .collect()
     }
 
     fn ready_timeout(self) -> Duration {
@@ -250,61 +261,55 @@ impl DockerServer {
             .map(|(k, v)| format!("--{k}={v}"))
             .collect();
 
+        let (repo, tag) = split_image(&image);
+        bridge::ensure(&docker).await?;
+
         // The published port is picked here and bound by Docker at start; another process
         // may take it in between, so try a few.
         let mut attempt = 0;
-        let (container_id, host_port, started) = loop {
+        let (container, host_port, started) = loop {
             attempt += 1;
             let host_port = free_port()?;
-            let body = ContainerCreateBody {
-                image: Some(image.clone()),
-                cmd: Some(cmd.clone()),
-                env: Some(flavor.env(&root_password, &app_password)),
-                labels: Some(labels.clone()),
-                exposed_ports: Some(vec![format!("{SERVER_PORT}/tcp")]),
-                host_config: Some(HostConfig {
-                    port_bindings: Some(HashMap::from([(
-                        format!("{SERVER_PORT}/tcp"),
-                        Some(vec![PortBinding {
-                            host_ip: Some("127.0.0.1".into()),
-                            host_port: Some(host_port.to_string()),
-                        }]),
-                    )])),
-                    network_mode: Some(network.clone()),
-                    ..Default::default()
-                }),
-                networking_config: Some(NetworkingConfig {
-                    endpoints_config: Some(HashMap::from([(network.clone(), endpoint(ip))])),
-                }),
-                ..Default::default()
-            };
-            let options = CreateContainerOptions {
-                name: Some(name.clone()),
-                ..Default::default()
-            };
-            let id = docker
-                .create_container(Some(options), body)
-                .await
-                .map_err(|e| docker_error(&format!("create container {name}"), e))?
-                .id;
-            cleanup.container = Some(id.clone());
+            // No wait strategy: readiness is our connect-poll below (see the module doc).
+            let mut request = GenericImage::new(repo, tag)
+                .with_container_name(&name)
+                .with_network(&network)
+                .with_labels(labels.clone())
+                .with_mapped_port(host_port, SERVER_PORT.tcp())
+                .with_host_config_modifier(publish_on_loopback)
+                .with_cmd(cmd.clone());
+            for (key, value) in flavor.env(&root_password, &app_password) {
+                request = request.with_env_var(key, value);
+            }
+            // testcontainers leaves a container that was created but failed to start.
+            cleanup.unstarted = Some(name.clone());
             let started = Instant::now();
-            match docker.start_container(&id, None).await {
-                Ok(()) => break (id, host_port, started),
+            match request.start().await {
+                Ok(container) => {
+                    cleanup.unstarted = None;
+                    break (container, host_port, started);
+                }
                 Err(e) if is_port_conflict(&e) && attempt < 5 => {
                     tracing::debug!("port {host_port} taken at start, trying another: {e}");
-                    let _ = docker.remove_container(&id, Some(force_remove())).await;
-                    cleanup.container = None;
+                    remove_container(&docker, &name).await?;
+                    cleanup.unstarted = None;
                 }
                 Err(e) if is_port_conflict(&e) => {
                     return Err(ServerError::PortConflict {
                         addr: format!("127.0.0.1:{host_port}"),
-                        detail: server_message(&e),
+                        detail: message_of(&e),
                     });
                 }
-                Err(e) => return Err(docker_error(&format!("start container {name}"), e)),
+                Err(e) => return Err(container_error(&format!("start container {name}"), e)),
             }
         };
+        let container_id = container.id().to_string();
+        cleanup.container = Some(container);
+        // Docker gives the first container on a fresh /29 the address after the gateway;
+        // read it rather than assume it. Reconnect pins it.
+        let ip = container_ip(&docker, &container_id, &network)
+            .await?
+            .unwrap_or(ip);
 
         let host = match route {
             Route::Container => ip.to_string(),
@@ -398,6 +403,14 @@ impl DockerServer {
     pub async fn close(mut self) -> Result<(), ServerError> {
         let cleanup = std::mem::take(&mut self.cleanup);
         cleanup.run(&self.docker).await
+    }
+
+    /// The running container, as testcontainers knows it.
+    fn container(&self) -> Result<&ContainerAsync<GenericImage>, ServerError> {
+        self.cleanup
+            .container
+            .as_ref()
+            .ok_or_else(|| ServerError::Other(format!("container {} is gone", self.name)))
     }
 
     async fn inspect(&self) -> Result<ContainerInspectResponse, ServerError> {
@@ -498,15 +511,12 @@ impl DockerServer {
                 self.name, self.network, self.ip
             )));
         }
-        let port = settings
-            .ports
-            .as_ref()
-            .and_then(|p| p.get(&format!("{SERVER_PORT}/tcp")))
-            .and_then(|b| b.as_ref())
-            .and_then(|b| b.first())
-            .and_then(|b| b.host_port.clone())
-            .unwrap_or_default();
-        if port != self.host_port.to_string() {
+        let port = self
+            .container()?
+            .get_host_port_ipv4(SERVER_PORT)
+            .await
+            .map_err(|e| container_error(&format!("read the ports of {}", self.name), e))?;
+        if port != self.host_port {
             return Err(ServerError::Other(format!(
                 "container {} is published on port `{port}`, not on its pinned {}",
                 self.name, self.host_port
@@ -554,28 +564,30 @@ impl DockerServer {
         if self.is_paused().await? {
             self.resume().await?;
         }
-        let options = StopContainerOptions {
-            t: Some(30),
-            ..Default::default()
-        };
-        self.docker
-            .stop_container(&self.container_id, Some(options))
+        self.container()?
+            .stop_with_timeout(Some(30))
             .await
-            .map_err(|e| docker_error(&format!("stop container {}", self.name), e))
+            .map_err(|e| container_error(&format!("stop container {}", self.name), e))
     }
 
     async fn start_again(&self) -> Result<(), ServerError> {
         let running = self.inspect().await?.state.and_then(|s| s.running) == Some(true);
         if !running {
-            match self.docker.start_container(&self.container_id, None).await {
+            // testcontainers' start does not wait for readiness again; wait_ready does.
+            match self.container()?.start().await {
                 Ok(()) => {}
                 Err(e) if is_port_conflict(&e) => {
                     return Err(ServerError::PortConflict {
                         addr: format!("127.0.0.1:{}", self.host_port),
-                        detail: server_message(&e),
+                        detail: message_of(&e),
                     });
                 }
-                Err(e) => return Err(docker_error(&format!("start container {}", self.name), e)),
+                Err(e) => {
+                    return Err(container_error(
+                        &format!("start container {}", self.name),
+                        e,
+                    ));
+                }
             }
         }
         self.verify_address().await?;
@@ -587,10 +599,10 @@ impl DockerServer {
     }
 
     async fn resume(&self) -> Result<(), ServerError> {
-        self.docker
-            .unpause_container(&self.container_id)
+        self.container()?
+            .unpause()
             .await
-            .map_err(|e| docker_error(&format!("unpause container {}", self.name), e))
+            .map_err(|e| container_error(&format!("unpause container {}", self.name), e))
     }
 
     async fn disconnect(&self) -> Result<(), ServerError> {
@@ -657,10 +669,10 @@ impl Server for DockerServer {
             Action::Shutdown => self.shutdown().await,
             Action::Start => self.start_again().await,
             Action::Pause => self
-                .docker
-                .pause_container(&self.container_id)
+                .container()?
+                .pause()
                 .await
-                .map_err(|e| docker_error(&format!("pause container {}", self.name), e)),
+                .map_err(|e| container_error(&format!("pause container {}", self.name), e)),
             Action::Resume => self.resume().await,
             Action::Disconnect => self.disconnect().await,
             Action::Reconnect => self.reconnect().await,
@@ -671,23 +683,30 @@ impl Server for DockerServer {
 /// What a server leaves behind, removed on drop.
 #[derive(Debug, Default)]
 struct Cleanup {
-    container: Option<String>,
+    /// The started container.
+    container: Option<ContainerAsync<GenericImage>>,
+    /// The name of a container created but not (yet) started.
+    unstarted: Option<String>,
     network: Option<String>,
 }
 
 impl Cleanup {
     fn is_empty(&self) -> bool {
-        self.container.is_none() && self.network.is_none()
+        self.container.is_none() && self.unstarted.is_none() && self.network.is_none()
     }
 
     async fn run(mut self, docker: &Docker) -> Result<(), ServerError> {
-        if let Some(id) = self.container.take() {
-            // A paused container is removed by force too (Docker unfreezes it first).
-            match docker.remove_container(&id, Some(force_remove())).await {
+        if let Some(container) = self.container.take() {
+            // Forced, so a paused container goes too (Docker unfreezes it first).
+            let id = container.id().to_string();
+            match container.rm().await {
                 Ok(()) => {}
-                Err(e) if status_of(&e) == Some(404) => {}
-                Err(e) => return Err(docker_error(&format!("remove container {id}"), e)),
+                Err(e) if status_of_container_error(&e) == Some(404) => {}
+                Err(e) => return Err(container_error(&format!("remove container {id}"), e)),
             }
+        }
+        if let Some(name) = self.unstarted.take() {
+            remove_container(docker, &name).await?;
         }
         if let Some(network) = self.network.take() {
             match docker.remove_network(&network).await {
@@ -705,10 +724,7 @@ impl Drop for Cleanup {
         if self.is_empty() {
             return;
         }
-        let cleanup = Cleanup {
-            container: self.container.take(),
-            network: self.network.take(),
-        };
+        let cleanup = std::mem::take(self);
         // Joining means the container is gone when drop returns.
         let done = super::block_on_own_thread(async move {
             let docker = connect().await.map_err(|e| e.to_string())?;
@@ -844,7 +860,7 @@ pub async fn ready_or_skip(test: &str, need_image: bool) -> bool {
 // ---- the daemon ----
 
 fn docker_host() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+    bridge::engine_host()
 }
 
 /// A client at the version the daemon speaks.
@@ -853,7 +869,14 @@ async fn connect() -> Result<Docker, ServerError> {
         host: docker_host(),
         detail,
     };
-    let docker = Docker::connect_with_defaults().map_err(|e| unavailable(connect_detail(&e)))?;
+    // The engine itself, also once DOCKER_HOST points testcontainers at the bridge.
+    let host = bridge::engine_host();
+    let docker = if host.starts_with("unix://") {
+        Docker::connect_with_unix(&host, 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_defaults()
+    }
+    .map_err(|e| unavailable(connect_detail(&e)))?;
     match tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(unavailable(connect_detail(&e))),
@@ -1003,6 +1026,57 @@ async fn create_network(
     )))
 }
 
+/// `repo[:tag]` split for testcontainers (`latest` when untagged; a registry port is not
+/// a tag).
+fn split_image(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// testcontainers publishes on every interface; goneaway's servers listen on loopback only.
+fn publish_on_loopback(host_config: &mut HostConfig) {
+    for binding in host_config
+        .port_bindings
+        .iter_mut()
+        .flat_map(|ports| ports.values_mut())
+        .flatten()
+        .flatten()
+    {
+        binding.host_ip = Some("127.0.0.1".into());
+    }
+}
+
+/// The container's address on `network`, if it is on it.
+async fn container_ip(
+    docker: &Docker,
+    id: &str,
+    network: &str,
+) -> Result<Option<Ipv4Addr>, ServerError> {
+    let inspect = docker
+        .inspect_container(id, None)
+        .await
+        .map_err(|e| docker_error(&format!("inspect container {id}"), e))?;
+    Ok(inspect
+        .network_settings
+        .and_then(|s| s.networks)
+        .and_then(|n| n.get(network).and_then(|e| e.ip_address.clone()))
+        .and_then(|ip| ip.parse().ok()))
+}
+
+/// Remove a container by name or id, by force; one already gone is fine.
+async fn remove_container(docker: &Docker, container: &str) -> Result<(), ServerError> {
+    match docker
+        .remove_container(container, Some(force_remove()))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if status_of(&e) == Some(404) => Ok(()),
+        Err(e) => Err(docker_error(&format!("remove container {container}"), e)),
+    }
+}
+
 fn endpoint(ip: Ipv4Addr) -> EndpointSettings {
     EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
@@ -1148,22 +1222,65 @@ fn server_message(e: &DockerError) -> String {
     }
 }
 
-fn is_port_conflict(e: &DockerError) -> bool {
-    let message = server_message(e).to_ascii_lowercase();
+/// The bollard error under a testcontainers one, when there is one.
+fn bollard_cause(e: &TestcontainersError) -> Option<&DockerError> {
+    match e {
+        TestcontainersError::Client(
+            ClientError::Init(e)
+            | ClientError::CreateContainer(e)
+            | ClientError::StartContainer(e)
+            | ClientError::StopContainer(e)
+            | ClientError::PauseContainer(e)
+            | ClientError::UnpauseContainer(e)
+            | ClientError::InspectContainer(e)
+            | ClientError::RemoveContainer(e)
+            | ClientError::ListContainers(e)
+            | ClientError::CreateNetwork(e)
+            | ClientError::InspectNetwork(e)
+            | ClientError::ListNetworks(e)
+            | ClientError::RemoveNetwork(e)
+            | ClientError::PullImage { err: e, .. },
+        ) => Some(e),
+        _ => None,
+    }
+}
+
+/// The daemon's own words when it gave some, else testcontainers'.
+fn message_of(e: &TestcontainersError) -> String {
+    bollard_cause(e).map_or_else(|| e.to_string(), server_message)
+}
+
+fn status_of_container_error(e: &TestcontainersError) -> Option<u16> {
+    bollard_cause(e).and_then(status_of)
+}
+
+fn is_port_conflict(e: &TestcontainersError) -> bool {
+    let message = message_of(e).to_ascii_lowercase();
     message.contains("port is already allocated") || message.contains("address already in use")
 }
 
-fn docker_error(what: &str, e: DockerError) -> ServerError {
+fn container_error(what: &str, e: TestcontainersError) -> ServerError {
+    match bollard_cause(&e) {
+        Some(cause) => docker_error(what, cause),
+        None => ServerError::Docker {
+            what: what.to_string(),
+            message: lowercase_first(&e.to_string()),
+        },
+    }
+}
+
+fn docker_error(what: &str, e: impl std::borrow::Borrow<DockerError>) -> ServerError {
+    let e = e.borrow();
     match e {
         DockerError::SocketNotFoundError(_)
         | DockerError::HyperLegacyError { .. }
         | DockerError::RequestTimeoutError => ServerError::DockerUnavailable {
             host: docker_host(),
-            detail: connect_detail(&e),
+            detail: connect_detail(e),
         },
         e => ServerError::Docker {
             what: what.to_string(),
-            message: lowercase_first(&server_message(&e)),
+            message: lowercase_first(&server_message(e)),
         },
     }
 }
@@ -1222,12 +1339,15 @@ mod tests {
 
     #[test]
     fn env_creates_the_app_user_and_database() {
+        let has = |env: &[(String, String)], k: &str, v: &str| {
+            env.iter().any(|(key, value)| key == k && value == v)
+        };
         let env = Flavor::MySql.env("r", "a");
-        assert!(env.contains(&"MYSQL_ROOT_PASSWORD=r".to_string()));
-        assert!(env.contains(&"MYSQL_USER=goneaway".to_string()));
-        assert!(env.contains(&"MYSQL_DATABASE=goneaway".to_string()));
+        assert!(has(&env, "MYSQL_ROOT_PASSWORD", "r"));
+        assert!(has(&env, "MYSQL_USER", "goneaway"));
+        assert!(has(&env, "MYSQL_DATABASE", "goneaway"));
         let env = Flavor::MariaDb.env("r", "a");
-        assert!(env.contains(&"MARIADB_PASSWORD=a".to_string()));
+        assert!(has(&env, "MARIADB_PASSWORD", "a"));
     }
 
     #[test]
@@ -1252,6 +1372,42 @@ mod tests {
             (LABEL_OWNER_START.to_string(), "1".to_string()),
         ]);
         assert!(!owner_alive(&reused));
+    }
+
+    #[test]
+    fn images_split_into_repo_and_tag() {
+        assert_eq!(
+            split_image("goneaway/mariadb:local"),
+            ("goneaway/mariadb", "local")
+        );
+        assert_eq!(split_image("mysql"), ("mysql", "latest"));
+        assert_eq!(
+            split_image("registry:5000/mysql"),
+            ("registry:5000/mysql", "latest")
+        );
+        assert_eq!(
+            split_image("registry:5000/mysql:8.4"),
+            ("registry:5000/mysql", "8.4")
+        );
+    }
+
+    #[test]
+    fn published_ports_bind_loopback_only() {
+        use bollard::models::PortBinding;
+        let mut config = HostConfig {
+            port_bindings: Some(HashMap::from([(
+                "3306/tcp".to_string(),
+                Some(vec![PortBinding {
+                    host_ip: None,
+                    host_port: Some("4000".into()),
+                }]),
+            )])),
+            ..Default::default()
+        };
+        publish_on_loopback(&mut config);
+        let binding = &config.port_bindings.unwrap()["3306/tcp"].clone().unwrap()[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(binding.host_port.as_deref(), Some("4000"));
     }
 
     #[test]

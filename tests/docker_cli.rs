@@ -1,0 +1,111 @@
+//! `goneaway run --backend docker` as a user runs it: a finished run leaves no container,
+//! network or temp dir (the engine bridge's included), and after a SIGKILL `goneaway gc`
+//! removes what the killed run left. Without Docker or the image these tests print one
+//! line and pass locally; with `CI` set they fail.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use goneaway::server::docker::{self, LABEL_OWNER_PID};
+
+const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
+
+fn docker_ready(test: &str) -> bool {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(docker::ready_or_skip(test, true))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Containers and networks labelled with `pid` as their owner.
+fn owned_by(pid: u32) -> Vec<String> {
+    let filter = format!("label={LABEL_OWNER_PID}={pid}");
+    let mut ids = Vec::new();
+    for args in [
+        vec!["ps", "-aq", "--filter", filter.as_str()],
+        vec!["network", "ls", "-q", "--filter", filter.as_str()],
+    ] {
+        let out = Command::new("docker").args(&args).output().unwrap();
+        ids.extend(text(&out.stdout).lines().map(str::to_string));
+    }
+    ids
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn goneaway(args: &[&str], tmp: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("TMPDIR", tmp)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_docker_run_leaves_nothing_behind() {
+    if !docker_ready("a_docker_run_leaves_nothing_behind") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = goneaway(
+        &["run", "server-crash", "--backend", "docker", "--no-save"],
+        tmp.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("server    docker"), "{stdout}");
+    assert_eq!(entries(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn sigkill_of_a_docker_run_leaves_what_gc_removes() {
+    if !docker_ready("sigkill_of_a_docker_run_leaves_what_gc_removes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "server-pause", "--backend", "docker", "--no-save"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owned_by(pid).len() < 2 {
+        assert!(Instant::now() < deadline, "no container appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2)); // into the workload
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    // Nothing could clean up after a SIGKILL.
+    assert_eq!(owned_by(pid).len(), 2, "its container and network remain");
+
+    let out = goneaway(&["gc"], tmp.path());
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(owned_by(pid), Vec::<String>::new(), "{stdout}");
+    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "{stdout}");
+}

@@ -127,6 +127,13 @@ fn start(upstream: Upstream, engine: (usize, usize)) -> Result<PathBuf, ServerEr
     unsafe { libc::atexit(remove_dir) };
 
     let path = dir.join("docker.sock");
+    // A unix socket path must fit in sun_path (108 bytes).
+    if path.as_os_str().len() >= 100 {
+        return Err(ServerError::Other(format!(
+            "socket path {} is too long for the docker bridge; set TMPDIR to a shorter dir",
+            path.display()
+        )));
+    }
     let std_listener = std::os::unix::net::UnixListener::bind(&path)
         .map_err(|e| ServerError::io(format!("binding {}", path.display()), e))?;
     std_listener
@@ -272,6 +279,78 @@ fn rewrite_request_line(line: &str, engine: (usize, usize)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in engine: answers each connection's first request with its request head,
+    /// then the body it was sent, and closes.
+    async fn echo_engine(listener: UnixListener) {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    if conn.read_buf(&mut buf).await.unwrap() == 0 {
+                        return;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map_or(0, |n| n.trim().parse().unwrap());
+                while buf.len() < end + length {
+                    conn.read_buf(&mut buf).await.unwrap();
+                }
+                let body = format!("{head}{}", String::from_utf8_lossy(&buf[end..]));
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                conn.write_all(reply.as_bytes()).await.unwrap();
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_reach_the_engine_lowered_and_replies_come_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine_path = dir.path().join("engine.sock");
+        tokio::spawn(echo_engine(UnixListener::bind(&engine_path).unwrap()));
+        let bridge_path = dir.path().join("bridge.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&bridge_path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        tokio::spawn(serve(listener, Upstream::Unix(engine_path), (1, 41)));
+
+        let body = "x".repeat(100_000);
+        let mut conn = UnixStream::connect(&bridge_path).await.unwrap();
+        let request = format!(
+            "POST /v1.53/containers/create HTTP/1.1\r\nHost: docker\r\n\
+             Connection: keep-alive\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = String::new();
+        tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut reply))
+            .await
+            .expect("the bridge closes after one request")
+            .unwrap();
+        let (head, echoed) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(
+            echoed.starts_with("POST /v1.41/containers/create HTTP/1.1\r\n"),
+            "{echoed:.200}"
+        );
+        assert!(echoed.contains("Connection: close\r\n"), "{echoed:.200}");
+        assert!(!echoed.contains("keep-alive"), "{echoed:.200}");
+        assert!(
+            echoed.ends_with(&format!("\r\n\r\n{body}")),
+            "the body arrives whole"
+        );
+    }
 
     #[test]
     fn a_newer_version_is_lowered_to_the_engines() {

@@ -1,10 +1,10 @@
-//! `goneaway run --backend docker` as a user runs it: a finished run leaves no container,
-//! network or temp dir (the engine bridge's included), and after a SIGKILL `goneaway gc`
-//! removes what the killed run left. Without Docker or the image these tests print one
+//! `goneaway run --backend docker` as a user runs it: a finished or interrupted (Ctrl-C)
+//! run leaves no container, network or temp dir (the engine bridge's included), and after
+//! a SIGKILL `goneaway gc` removes what the killed run left. Without Docker or the image these tests print one
 //! line and pass locally; with `CI` set they fail.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use goneaway::server::docker::{self, LABEL_OWNER_PID};
@@ -72,26 +72,56 @@ fn a_docker_run_leaves_nothing_behind() {
     assert_eq!(entries(tmp.path()), Vec::<String>::new());
 }
 
+/// Start a docker run of `suite` and return once its container and network exist and
+/// its workload has run for a while.
+fn start_docker_run(suite: &str, tmp: &Path) -> Child {
+    let child = Command::new(BIN)
+        .args(["run", suite, "--backend", "docker", "--no-save"])
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owned_by(child.id()).len() < 2 {
+        assert!(Instant::now() < deadline, "no container appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2)); // into the workload
+    child
+}
+
+#[test]
+fn ctrl_c_of_a_docker_run_leaves_nothing_behind() {
+    if !docker_ready("ctrl_c_of_a_docker_run_leaves_nothing_behind") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let child = start_docker_run("server-pause", tmp.path());
+    let pid = child.id();
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an interrupted run meets no expectation\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("verdict   unknown"), "{stdout}");
+    assert_eq!(owned_by(pid), Vec::<String>::new());
+    assert_eq!(entries(tmp.path()), Vec::<String>::new());
+}
+
 #[test]
 fn sigkill_of_a_docker_run_leaves_what_gc_removes() {
     if !docker_ready("sigkill_of_a_docker_run_leaves_what_gc_removes") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "server-pause", "--backend", "docker", "--no-save"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start_docker_run("server-pause", tmp.path());
     let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while owned_by(pid).len() < 2 {
-        assert!(Instant::now() < deadline, "no container appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_secs(2)); // into the workload
     // SAFETY: signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     child.wait().unwrap();

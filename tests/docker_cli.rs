@@ -43,6 +43,18 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The run's stdout, once its exit code is `code` (else fail with both outputs).
+fn exited_with(out: &Output, code: i32) -> String {
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
 fn goneaway(args: &[&str], tmp: &Path) -> Output {
     Command::new(BIN)
         .args(args)
@@ -61,13 +73,7 @@ fn a_docker_run_leaves_nothing_behind() {
         &["run", "server-crash", "--backend", "docker", "--no-save"],
         tmp.path(),
     );
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = exited_with(&out, 0);
     assert!(stdout.contains("server    docker"), "{stdout}");
     assert_eq!(entries(tmp.path()), Vec::<String>::new());
 }
@@ -102,13 +108,8 @@ fn ctrl_c_of_a_docker_run_leaves_nothing_behind() {
     // SAFETY: signals our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "an interrupted run meets no expectation\n{stdout}\n{}",
-        text(&out.stderr)
-    );
+    // An interrupted run meets no expectation.
+    let stdout = exited_with(&out, 1);
     assert!(stdout.contains("verdict   unknown"), "{stdout}");
     assert_eq!(owned_by(pid), Vec::<String>::new());
     assert_eq!(entries(tmp.path()), Vec::<String>::new());
@@ -129,13 +130,7 @@ fn sigkill_of_a_docker_run_leaves_what_gc_removes() {
     assert_eq!(owned_by(pid).len(), 2, "its container and network remain");
 
     let out = goneaway(&["gc"], tmp.path());
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = exited_with(&out, 0);
     assert_eq!(owned_by(pid), Vec::<String>::new(), "{stdout}");
     assert_eq!(entries(tmp.path()), Vec::<String>::new(), "{stdout}");
 }

@@ -15,8 +15,8 @@
 //!   Start/Reconnect the admin polls and any answer counts (even 1040 from a server whose
 //!   slots a reconnecting pool took).
 //! * **Address**: every server gets a network of its own (a labelled bridge with a /29
-//!   subnet) and a pinned IP on it, and its port 3306 is also published on a pinned
-//!   `127.0.0.1` port. The pool reaches the container IP directly (no docker-proxy in the
+//!   subnet) and an IP on it that Reconnect pins, and its port 3306 is also published on
+//!   a pinned `127.0.0.1` port. The pool reaches the container IP directly (no docker-proxy in the
 //!   path) on Linux; `GONEAWAY_DOCKER_ADDRESS=published` (or rootless Docker) uses the
 //!   published port instead. Either way the address never changes: it is checked again
 //!   after every start and reconnect.
@@ -173,7 +173,7 @@ pub struct GcReport {
 pub struct SpawnTiming {
     /// `DockerServer::start` as a whole: network, container, start, ready.
     pub total: Duration,
-    /// From the `docker start` call to the first successful query.
+    /// From testcontainers' start (create + start) to the first successful query.
     pub start_to_ready: Duration,
 }
 

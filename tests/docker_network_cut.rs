@@ -2,37 +2,22 @@
 //! default container route). The observations are printed (`--nocapture`) for the
 //! network-cut suite to build on; the asserts are only that the pool recovers.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use goneaway::server::docker::{self, DockerServer};
-use goneaway::server::{Action, BackendKind, Server, ServerSpec};
+use goneaway::server::{Action, Server};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{ConnectOptions, MySqlPool};
 
-fn spec(settings: &[(&str, &str)]) -> ServerSpec {
-    ServerSpec {
-        backend: BackendKind::Docker,
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    }
-}
+use common::docker_spec as spec;
 
+/// What `SELECT 1` on `pool` gave, and after how long: `ok after 1.20ms`.
 async fn query(pool: &MySqlPool, within: Duration) -> String {
-    let t = Instant::now();
-    let r = tokio::time::timeout(
-        within,
-        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(pool),
-    )
-    .await;
-    let what = match r {
-        Ok(Ok(_)) => "ok".to_string(),
-        Ok(Err(e)) => format!("{e:?}"),
-        Err(_) => format!("no answer (harness timeout {within:?})"),
-    };
-    format!("{what} after {:.2?}", t.elapsed())
+    let (result, took) = common::timed_select_one(pool, within).await;
+    let what = result.map_or_else(|e| e, |_| "ok".to_string());
+    format!("{what} after {took:.2?}")
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! server through the pinned published port on 127.0.0.1 (what rootless Docker and
 //! non-Linux hosts get). One test in its own binary, because it sets the variable.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use goneaway::server::docker::{self, DockerServer, Route};
 use goneaway::server::{Action, BackendKind, Server, ServerSpec};
@@ -40,23 +42,7 @@ fn published_address_survives_every_action() {
             .connect_with(server.app().options())
             .await
             .unwrap();
-        let query = |within: Duration| {
-            let pool = pool.clone();
-            async move {
-                let t = Instant::now();
-                let r = tokio::time::timeout(
-                    within,
-                    sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&pool),
-                )
-                .await;
-                let r = match r {
-                    Ok(Ok(v)) => Ok(v),
-                    Ok(Err(e)) => Err(format!("error: {e:?}")),
-                    Err(_) => Err(format!("no answer within {within:?}")),
-                };
-                (r, t.elapsed())
-            }
-        };
+        let query = |within: Duration| common::timed_select_one(&pool, within);
         let fresh = || async {
             tokio::time::timeout(Duration::from_secs(3), server.app().options().connect())
                 .await

@@ -2,11 +2,13 @@
 //! (`bash ci/build-image.sh`). Without Docker or the image these tests print one line and
 //! pass locally; with `CI` set they fail.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use goneaway::server::docker::{self, DockerServer, LABEL_OWNER_PID, LABEL_SERVER};
-use goneaway::server::{Action, BackendKind, Server, ServerSpec};
+use goneaway::server::{Action, BackendKind, Server};
 use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
@@ -14,30 +16,13 @@ async fn docker_ready(test: &str, need_image: bool) -> bool {
     docker::ready_or_skip(test, need_image).await
 }
 
-fn spec(settings: &[(&str, &str)]) -> ServerSpec {
-    ServerSpec {
-        backend: BackendKind::Docker,
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    }
-}
+use common::{docker_spec as spec, select_one};
 
 async fn connect(server: &DockerServer) -> Result<MySqlConnection, String> {
     match tokio::time::timeout(Duration::from_secs(3), server.app().options().connect()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(format!("error: {e}")),
         Err(_) => Err("no answer within 3s".into()),
-    }
-}
-
-async fn select_one(conn: &mut MySqlConnection, within: Duration) -> Result<i64, String> {
-    match tokio::time::timeout(within, sqlx::query_scalar("SELECT 1").fetch_one(conn)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("error: {e:?}")),
-        Err(_) => Err(format!("no answer within {within:?}")),
     }
 }
 
@@ -226,23 +211,7 @@ async fn disconnect_cuts_and_reconnect_restores() {
         .connect_with(server.app().options())
         .await
         .unwrap();
-    let query = |within: Duration| {
-        let pool = pool.clone();
-        async move {
-            let t = Instant::now();
-            let r = tokio::time::timeout(
-                within,
-                sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&pool),
-            )
-            .await;
-            let r = match r {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(format!("error: {e:?}")),
-                Err(_) => Err(format!("no answer within {within:?}")),
-            };
-            (r, t.elapsed())
-        }
-    };
+    let query = |within: Duration| common::timed_select_one(&pool, within);
     assert_eq!(query(Duration::from_secs(3)).await.0, Ok(1));
 
     // A short cut while the pooled connection is idle: TCP state lives on both sides.

@@ -47,3 +47,39 @@ pub async fn run_all_met(
     );
     reports
 }
+
+/// A docker-backend server spec with these settings.
+pub fn docker_spec(settings: &[(&str, &str)]) -> goneaway::server::ServerSpec {
+    goneaway::server::ServerSpec {
+        backend: goneaway::server::BackendKind::Docker,
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// `SELECT 1` through `executor` (a pool or a connection), bounded by `within`: the value,
+/// or what went wrong.
+pub async fn select_one<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::MySql>,
+    within: std::time::Duration,
+) -> Result<i64, String> {
+    let query = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(executor);
+    match tokio::time::timeout(within, query).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("error: {e:?}")),
+        Err(_) => Err(format!("no answer within {within:?}")),
+    }
+}
+
+/// [`select_one`] and how long it took.
+pub async fn timed_select_one<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::MySql>,
+    within: std::time::Duration,
+) -> (Result<i64, String>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let result = select_one(executor, within).await;
+    (result, started.elapsed())
+}

@@ -307,9 +307,11 @@ impl DockerServer {
         cleanup.container = Some(container);
         // Docker gives the first container on a fresh /29 the address after the gateway;
         // read it rather than assume it. Reconnect pins it.
-        let ip = container_ip(&docker, &container_id, &network)
-            .await?
-            .unwrap_or(ip);
+        let inspect = docker
+            .inspect_container(&container_id, None)
+            .await
+            .map_err(|e| docker_error(&format!("inspect container {name}"), e))?;
+        let ip = ip_on(&inspect, &network).parse().unwrap_or(ip);
 
         let host = match route {
             Route::Container => ip.to_string(),
@@ -494,17 +496,11 @@ impl DockerServer {
         let inspect = self.inspect().await?;
         // A stopped container has no endpoint and no port mapping to check; Start
         // checks again once it runs.
-        let running = inspect.state.and_then(|s| s.running).unwrap_or(false);
-        if !running || !self.connected.load(Ordering::SeqCst) {
+        let running = inspect.state.as_ref().and_then(|s| s.running);
+        if running != Some(true) || !self.connected.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let settings = inspect.network_settings.unwrap_or_default();
-        let ip = settings
-            .networks
-            .as_ref()
-            .and_then(|n| n.get(&self.network))
-            .and_then(|e| e.ip_address.clone())
-            .unwrap_or_default();
+        let ip = ip_on(&inspect, &self.network);
         if ip != self.ip.to_string() {
             return Err(ServerError::Other(format!(
                 "container {} is at `{ip}` on network {}, not at its pinned {}",
@@ -1048,21 +1044,15 @@ fn publish_on_loopback(host_config: &mut HostConfig) {
     }
 }
 
-/// The container's address on `network`, if it is on it.
-async fn container_ip(
-    docker: &Docker,
-    id: &str,
-    network: &str,
-) -> Result<Option<Ipv4Addr>, ServerError> {
-    let inspect = docker
-        .inspect_container(id, None)
-        .await
-        .map_err(|e| docker_error(&format!("inspect container {id}"), e))?;
-    Ok(inspect
+/// The container's address on `network` as Docker reports it; empty when it is not on it.
+fn ip_on(inspect: &ContainerInspectResponse, network: &str) -> String {
+    inspect
         .network_settings
-        .and_then(|s| s.networks)
-        .and_then(|n| n.get(network).and_then(|e| e.ip_address.clone()))
-        .and_then(|ip| ip.parse().ok()))
+        .as_ref()
+        .and_then(|s| s.networks.as_ref())
+        .and_then(|n| n.get(network))
+        .and_then(|e| e.ip_address.clone())
+        .unwrap_or_default()
 }
 
 /// Remove a container by name or id, by force; one already gone is fine.

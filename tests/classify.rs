@@ -181,6 +181,24 @@ async fn proxied() -> (Box<dyn server::Server>, ProxyServer, Client, String) {
     (s, proxy, client, url)
 }
 
+/// A connection through the proxy, then `kind` on its `stream`; the first part keeps the
+/// server and proxy alive.
+async fn connected_with_toxic(
+    stream: Stream,
+    kind: ToxicKind,
+) -> (
+    (Box<dyn server::Server>, ProxyServer),
+    sqlx::MySqlConnection,
+) {
+    let (s, proxy, client, url) = proxied().await;
+    let conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    client
+        .add_toxic("db", ToxicSpec::new(stream, kind))
+        .await
+        .unwrap();
+    ((s, proxy), conn)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_mid_query_is_lost_connection() {
     if !common::mariadb() {
@@ -208,15 +226,8 @@ async fn a_reset_is_gone_away() {
     if !common::mariadb() {
         return;
     }
-    let (_s, _proxy, client, url) = proxied().await;
-    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
-    client
-        .add_toxic(
-            "db",
-            ToxicSpec::new(Stream::Upstream, ToxicKind::ResetPeer { timeout: 0 }),
-        )
-        .await
-        .unwrap();
+    let (_keep, mut conn) =
+        connected_with_toxic(Stream::Upstream, ToxicKind::ResetPeer { timeout: 0 }).await;
     let e = sqlx::query("SELECT 1")
         .fetch_one(&mut conn)
         .await
@@ -229,15 +240,8 @@ async fn a_connection_closed_mid_result_is_lost_connection() {
     if !common::mariadb() {
         return;
     }
-    let (_s, _proxy, client, url) = proxied().await;
-    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
-    client
-        .add_toxic(
-            "db",
-            ToxicSpec::new(Stream::Downstream, ToxicKind::LimitData { bytes: 100 }),
-        )
-        .await
-        .unwrap();
+    let (_keep, mut conn) =
+        connected_with_toxic(Stream::Downstream, ToxicKind::LimitData { bytes: 100 }).await;
     // A result far larger than 100 bytes: the connection dies inside it.
     let e = sqlx::query("SELECT REPEAT('x', 5000)")
         .fetch_one(&mut conn)
@@ -251,15 +255,8 @@ async fn a_black_hole_never_answers() {
     if !common::mariadb() {
         return;
     }
-    let (_s, _proxy, client, url) = proxied().await;
-    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
-    client
-        .add_toxic(
-            "db",
-            ToxicSpec::new(Stream::Downstream, ToxicKind::Timeout { timeout: 0 }),
-        )
-        .await
-        .unwrap();
+    let (_keep, mut conn) =
+        connected_with_toxic(Stream::Downstream, ToxicKind::Timeout { timeout: 0 }).await;
     // sqlx has no read timeout: only the caller's own deadline ends this.
     let hung = tokio::time::timeout(
         Duration::from_secs(1),

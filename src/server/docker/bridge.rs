@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
+use bollard::{API_DEFAULT_VERSION, Docker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 
@@ -52,7 +52,7 @@ pub async fn ensure(docker: &Docker) -> Result<(), ServerError> {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_try_init(|| async {
         let engine = docker.client_version();
-        if !older(&engine, API_DEFAULT_VERSION) {
+        if engine >= *API_DEFAULT_VERSION {
             return Ok(());
         }
         let host = engine_host();
@@ -72,10 +72,6 @@ pub async fn ensure(docker: &Docker) -> Result<(), ServerError> {
     })
     .await
     .map(|_| ())
-}
-
-fn older(a: &ClientVersion, b: &ClientVersion) -> bool {
-    (a.major_version, a.minor_version) < (b.major_version, b.minor_version)
 }
 
 /// Where the engine listens.

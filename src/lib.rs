@@ -24,6 +24,7 @@ pub mod error;
 pub mod fault;
 pub mod history;
 pub mod lint;
+pub mod nemesis;
 pub mod pool;
 pub mod proxy;
 pub mod report;

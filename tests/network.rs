@@ -87,6 +87,7 @@ async fn a_fault_dropped_without_healing_still_removes_its_toxic() {
             client: client.clone(),
             proxy: "db".into(),
         }),
+        harness_session: Default::default(),
     };
     let fault = Fault::Toxic {
         kind: ToxicKind::Latency {
@@ -96,7 +97,10 @@ async fn a_fault_dropped_without_healing_still_removes_its_toxic() {
         streams: vec![Stream::Downstream, Stream::Upstream],
         toxicity: 1.0,
     };
-    let (guard, _) = fault.apply(&cx).await.unwrap();
+    let guard = fault
+        .apply(&cx, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(client.toxics("db").await.unwrap().len(), 2);
     // The run was cut short: the guard goes without `heal()` (a real Toxiproxy would
     // otherwise keep the toxics after the harness is gone).

@@ -10,7 +10,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{ErrorClass, FinalRead, History, OpRecord};
+use crate::history::{ErrorClass, FinalRead, History, Lasts, OpRecord};
+
+mod attribution;
+mod evidence;
+mod predict;
+
+pub use attribution::{Blame, Place, Window, blame, causes, overlapping, windows};
+pub use evidence::{Evidence, evidence};
+pub use predict::{Outcome, outcome};
+
+/// A fault that takes effect more than this after its planned time did not test what the
+/// suite says (a kill that waited for a target, a heal that hung).
+pub const LATE: Duration = Duration::from_secs(1);
 
 /// Every check by name, in the order reports show them (`throughput` only when a suite
 /// sets a floor).
@@ -57,6 +69,8 @@ pub struct Expect {
     pub failing: BTreeSet<String>,
     /// Classes tolerated in one fault's windows only, by fault name.
     pub per_fault: BTreeMap<String, BTreeSet<ErrorClass>>,
+    /// Faults marked `effect = "none"`: controls that must touch nothing.
+    pub no_effect: BTreeSet<String>,
 }
 
 impl Expect {
@@ -101,55 +115,11 @@ fn finding(summary: impl Into<String>, detail: impl Into<String>) -> Finding {
     }
 }
 
-/// A fault's window: from when it was applied to when it healed (or the workload
-/// ended, for one that never healed).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Window {
-    /// Occurrence name, e.g. `kill#2`.
-    pub name: String,
-    /// The suite's fault name, e.g. `kill`.
-    pub fault: String,
-    pub kind: String,
-    pub start: Duration,
-    pub end: Duration,
-}
-
-pub fn windows(h: &History) -> Vec<Window> {
-    h.faults
-        .iter()
-        .map(|f| Window {
-            name: f.name.clone(),
-            fault: f.name.split('#').next().unwrap_or(&f.name).to_string(),
-            kind: f.kind.clone(),
-            start: f.start,
-            end: f.healed.unwrap_or(h.workload_end.max(f.start)),
-        })
-        .collect()
-}
-
-/// Every window (extended by `grace`) an operation overlaps.
-pub fn windows_of<'w>(
-    op: &OpRecord,
-    windows: &'w [Window],
-    grace: Duration,
-) -> impl Iterator<Item = &'w Window> {
-    let (start, end) = (op.start, op.end);
-    windows
-        .iter()
-        .filter(move |w| end >= w.start && start <= w.end + grace)
-}
-
-/// The window an operation is blamed on: the most recent fault it overlaps (a kill
-/// during a lowered setting is about the kill).
-pub fn window_of<'w>(op: &OpRecord, windows: &'w [Window], grace: Duration) -> Option<&'w Window> {
-    windows_of(op, windows, grace).max_by_key(|w| w.start)
-}
-
 /// Run every check and compose them.
 pub fn check(h: &History, e: &Expect) -> Vec<CheckResult> {
     let mut out = vec![
         run(h),
-        faults(h),
+        faults(h, e),
         errors(h, e),
         recovery(h, e),
         pool_baseline(h),
@@ -187,32 +157,82 @@ fn run(h: &History) -> CheckResult {
     CheckResult::new("run", f)
 }
 
-/// A fault that failed to apply or heal means the run did not test what it claims.
-fn faults(h: &History) -> CheckResult {
-    let f = h
-        .faults
-        .iter()
-        .filter_map(|r| {
-            r.error.as_ref().map(|e| {
-                (
-                    Verdict::Unknown,
-                    finding(
-                        format!("fault `{}` did not run as planned", r.name),
-                        e.clone(),
-                    ),
-                )
-            })
-        })
-        .collect();
+/// A fault proves something only if it ran when planned, while the workload ran, and
+/// touched something; a control marked `effect = "none"` must touch nothing.
+fn faults(h: &History, e: &Expect) -> CheckResult {
+    let mut f = Vec::new();
+    for r in &h.faults {
+        let name = &r.name;
+        let spec = name.split('#').next().unwrap_or(name);
+        let unknown =
+            |summary: String, detail: String| (Verdict::Unknown, finding(summary, detail));
+        if r.skipped {
+            f.push(unknown(
+                format!("fault `{name}` never ran: nothing shows whether the pool survived it"),
+                r.detail.clone(),
+            ));
+            continue;
+        }
+        if let Some(err) = &r.error {
+            f.push(unknown(
+                format!("fault `{name}` did not run as planned"),
+                err.clone(),
+            ));
+            if !r.applied {
+                continue;
+            }
+        }
+        if r.start >= h.workload_end {
+            f.push(unknown(
+                format!("fault `{name}` took effect after the workload ended: nothing shows whether the pool survived it"),
+                format!("took effect at {}, the workload ended at {}", secs(r.start), secs(h.workload_end)),
+            ));
+            continue;
+        }
+        if r.start > r.planned + LATE {
+            f.push(unknown(
+                format!("fault `{name}` took effect late"),
+                format!(
+                    "planned at {}, took effect at {} (more than {} late)",
+                    secs(r.planned),
+                    secs(r.start),
+                    humantime::format_duration(LATE)
+                ),
+            ));
+        }
+        let ev = evidence(r, h);
+        match (ev.touched, e.no_effect.contains(spec)) {
+            (false, false) => f.push(unknown(format!("fault `{name}` touched nothing"), ev.what)),
+            (true, true) => f.push((
+                Verdict::Invalid,
+                finding(
+                    format!("fault `{name}` was meant to touch nothing, but did"),
+                    ev.what,
+                ),
+            )),
+            _ => {}
+        }
+    }
+    if let Some(every) = h.leak_every
+        && !h.ops.iter().any(|o| o.leaked)
+    {
+        f.push((
+            Verdict::Unknown,
+            finding(
+                "the workload's leaks never happened: no request kept its connection",
+                format!("leak_every = {every}, {} request(s) made", h.ops.len()),
+            ),
+        ));
+    }
     CheckResult::new("faults", f)
 }
 
-/// Failures of one class, blamed on one window (or none), tolerated there or not.
+/// Failures of one class, placed alike, tolerated there or not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorGroup<'h> {
     pub class: ErrorClass,
-    /// The window the failures are blamed on (see [`window_of`]), or `None`.
-    pub window: Option<String>,
+    /// Where they happened, and which fault they are blamed on (see [`blame`]).
+    pub place: Place,
     pub tolerated: bool,
     /// In the order they started.
     pub ops: Vec<&'h OpRecord>,
@@ -222,20 +242,20 @@ pub struct ErrorGroup<'h> {
 /// the judgement and the report all read.
 pub fn error_groups<'h>(h: &'h History, e: &Expect) -> Vec<ErrorGroup<'h>> {
     let ws = windows(h);
-    let mut groups: BTreeMap<(ErrorClass, Option<String>, bool), Vec<&OpRecord>> = BTreeMap::new();
+    let mut groups: BTreeMap<(ErrorClass, Place, bool), Vec<&OpRecord>> = BTreeMap::new();
     for op in h.failures() {
         let class = op.class().expect("failures have a class");
-        let window = window_of(op, &ws, e.grace).map(|w| w.name.clone());
+        let b = blame(op, &ws, e);
         groups
-            .entry((class, window, tolerated(op, class, &ws, e)))
+            .entry((class, b.place, b.tolerated))
             .or_default()
             .push(op);
     }
     groups
         .into_iter()
-        .map(|((class, window, tolerated), ops)| ErrorGroup {
+        .map(|((class, place, tolerated), ops)| ErrorGroup {
             class,
-            window,
+            place,
             tolerated,
             ops,
         })
@@ -247,10 +267,7 @@ fn errors(h: &History, e: &Expect) -> CheckResult {
         .into_iter()
         .filter(|g| !g.tolerated)
         .map(|g| {
-            let place = match &g.window {
-                Some(w) => format!("during `{w}`"),
-                None => "outside any fault window".to_string(),
-            };
+            let place = g.place.describe();
             let first = g.ops[0];
             let detail = format!(
                 "{} request(s); first at {} on worker {} ({}): {}",
@@ -277,44 +294,151 @@ fn errors(h: &History, e: &Expect) -> CheckResult {
     CheckResult::new("errors", f)
 }
 
+/// How each worker came back after one fault healed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    /// The fault occurrence.
+    pub fault: String,
+    pub healed: Duration,
+    /// Per worker: how long after the heal its lasting recovery began, or why not.
+    pub workers: Vec<WorkerRecovery>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WorkerRecovery {
+    /// Succeeded this long after the heal and stayed recovered.
+    After(Duration),
+    /// Made no request after the heal.
+    Unseen,
+    /// Never succeeded for good: every success was followed by a failure no other
+    /// fault explains.
+    Never { attempts: usize },
+}
+
+impl Recovery {
+    /// The slowest worker's recovery, only when every worker recovered.
+    pub fn all_within(&self) -> Option<Duration> {
+        self.workers
+            .iter()
+            .map(|w| match w {
+                WorkerRecovery::After(d) => Some(*d),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|ds| ds.into_iter().max().unwrap_or_default())
+    }
+
+    pub fn not_recovered(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| !matches!(w, WorkerRecovery::After(_)))
+            .count()
+    }
+}
+
+/// Recovery after every fault that healed while the workload still ran (settings kept to
+/// the end have nothing to recover from). A worker has recovered at its first success
+/// after the heal that no later failure undoes, unless that failure is explained by
+/// another fault: one open at that moment, or one that began after the success.
+pub fn recoveries(h: &History, e: &Expect) -> Vec<Recovery> {
+    let ws = windows(h);
+    h.faults
+        .iter()
+        .filter(|f| f.applied && f.lasts != Lasts::UntilEnd)
+        .filter_map(|f| Some((f, f.healed?)))
+        .filter(|(_, healed)| *healed < h.workload_end)
+        .map(|(f, healed)| {
+            let workers = (0..h.workers)
+                .map(|w| {
+                    let after: Vec<&OpRecord> = h
+                        .ops
+                        .iter()
+                        .filter(|o| o.worker == w && o.start >= healed)
+                        .collect();
+                    if after.is_empty() {
+                        return WorkerRecovery::Unseen;
+                    }
+                    let explained = |fail: &OpRecord, success: &OpRecord| {
+                        let class = fail.class().expect("a failure");
+                        overlapping(fail, &ws, e.grace).any(|g| {
+                            g.name != f.name
+                                && attribution::can_blame(g, fail, class)
+                                && (fail.start <= g.end || g.start >= success.start)
+                        })
+                    };
+                    after
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, o)| o.ok())
+                        .find(|(i, s)| {
+                            after[i + 1..]
+                                .iter()
+                                .filter(|o| !o.ok())
+                                .all(|fail| explained(fail, s))
+                        })
+                        .map_or(
+                            WorkerRecovery::Never {
+                                attempts: after.len(),
+                            },
+                            |(_, s)| WorkerRecovery::After(s.end - healed),
+                        )
+                })
+                .collect();
+            Recovery {
+                fault: f.name.clone(),
+                healed,
+                workers,
+            }
+        })
+        .collect()
+}
+
 fn recovery(h: &History, e: &Expect) -> CheckResult {
     let mut f = Vec::new();
     for fault in &h.faults {
-        // Settings kept until the end heal after the workload: nothing to recover from.
-        let Some(healed) = fault.healed.filter(|t| *t < h.workload_end) else {
-            continue;
-        };
-        for w in 0..h.workers {
-            let after: Vec<&OpRecord> = h
-                .ops
-                .iter()
-                .filter(|o| o.worker == w && o.start >= healed)
-                .collect();
-            let name = &fault.name;
-            match h.first_success_after(w, healed) {
-                Some(op) if op.end - healed <= e.recover_within => {}
-                Some(op) => f.push((
+        // A fault still in force when the workload ended: nothing shows recovery.
+        if fault.applied
+            && fault.lasts != Lasts::UntilEnd
+            && fault.healed.is_none_or(|t| t >= h.workload_end)
+        {
+            f.push((
+                Verdict::Unknown,
+                finding(
+                    format!("`{}` healed only after the workload ended", fault.name),
+                    "recovery was not observed; leave workload after the fault",
+                ),
+            ));
+        }
+    }
+    for r in recoveries(h, e) {
+        let name = &r.fault;
+        for (w, how) in r.workers.iter().enumerate() {
+            match how {
+                WorkerRecovery::After(d) if *d <= e.recover_within => {}
+                WorkerRecovery::After(d) => f.push((
                     Verdict::Invalid,
                     finding(
                         format!(
                             "worker {w} took longer than {} to recover after `{name}`",
                             humantime::format_duration(e.recover_within)
                         ),
-                        format!("first success {} after the heal", secs(op.end - healed)),
+                        format!("lasting success {} after the heal", secs(*d)),
                     ),
                 )),
-                None if after.is_empty() => f.push((
+                WorkerRecovery::Unseen => f.push((
                     Verdict::Unknown,
                     finding(
                         format!("worker {w} made no request after `{name}` healed"),
                         "recovery was not observed; leave more workload after the last fault",
                     ),
                 )),
-                None => f.push((
+                WorkerRecovery::Never { attempts } => f.push((
                     Verdict::Invalid,
                     finding(
                         format!("worker {w} never recovered after `{name}`"),
-                        format!("{} request(s) after the heal, all failed", after.len()),
+                        format!(
+                            "{attempts} request(s) after the heal; no success lasted (a later failure no other fault explains)"
+                        ),
                     ),
                 )),
             }
@@ -517,7 +641,7 @@ pub fn judge(h: &History, e: &Expect, checks: &[CheckResult]) -> Judgement {
     for (fault, want) in &e.windows {
         let got: BTreeSet<ErrorClass> = h
             .failures()
-            .filter(|op| windows_of(op, &ws, e.grace).any(|w| &w.fault == fault))
+            .filter(|op| blame(op, &ws, e).window.is_some_and(|w| &w.fault == fault))
             .filter_map(|op| op.class())
             .collect();
         if &got != want {
@@ -542,17 +666,6 @@ pub fn disallowed_classes(h: &History, e: &Expect) -> BTreeSet<ErrorClass> {
         .filter(|g| !g.tolerated)
         .map(|g| g.class)
         .collect()
-}
-
-/// Whether a failure is allowed: inside some fault window (plus grace) whose tolerance,
-/// the suite's or the fault's own, includes its class.
-pub fn tolerated(op: &OpRecord, class: ErrorClass, ws: &[Window], e: &Expect) -> bool {
-    windows_of(op, ws, e.grace).any(|w| {
-        e.tolerate.contains(&class)
-            || e.per_fault
-                .get(&w.fault)
-                .is_some_and(|t| t.contains(&class))
-    })
 }
 
 fn classes(set: &BTreeSet<ErrorClass>) -> String {

@@ -1,7 +1,10 @@
 //! Checkers on hand-built histories: each case is a story told as a history.
 
 use super::*;
-use crate::history::{FaultRecord, OpError, OpKind, PoolSample};
+use crate::history::{
+    FaultKind, FaultRecord, Observed, OpError, OpKind, PoolSample, Session, SessionSample,
+    ToxicCounts,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -21,15 +24,85 @@ fn op(worker: u32, start: u64, end: u64, error: Option<ErrorClass>) -> OpRecord 
     }
 }
 
+fn kind_of(name: &str) -> FaultKind {
+    match name.split('#').next().unwrap() {
+        "idle" | "night" | "quiet" => FaultKind::Idle,
+        "dba" => FaultKind::WaitTimeout,
+        "sort" => FaultKind::SetGlobal,
+        "crash" => FaultKind::Crash,
+        "pause" => FaultKind::Pause,
+        "cut" => FaultKind::Cut,
+        "kill" => FaultKind::Kill,
+        "reset" => FaultKind::ResetPeer,
+        "latency" => FaultKind::Latency,
+        other => panic!("no kind for test fault `{other}`"),
+    }
+}
+
+/// A fault that took effect when planned; one that never heals is a setting kept to the
+/// end.
 fn fault(name: &str, start: u64, healed: Option<u64>) -> FaultRecord {
+    let kind = kind_of(name);
     FaultRecord {
         name: name.into(),
-        kind: name.split('#').next().unwrap().into(),
+        kind,
         detail: String::new(),
+        planned: ms(start),
         start: ms(start),
+        lasts: match healed {
+            Some(h) if h == start => Lasts::Instant,
+            Some(h) => Lasts::For(ms(h - start)),
+            None => Lasts::UntilEnd,
+        },
         healed: healed.map(ms),
         error: None,
+        applied: true,
+        skipped: false,
+        observed: match kind {
+            FaultKind::WaitTimeout => Observed::Setting {
+                variable: "wait_timeout".into(),
+                old: "28800".into(),
+                new: "2".into(),
+                first_session: 100,
+            },
+            FaultKind::SetGlobal => Observed::Setting {
+                variable: "sort_buffer_size".into(),
+                old: "1".into(),
+                new: "2".into(),
+                first_session: 100,
+            },
+            FaultKind::Kill => Observed::Killed { sessions: 2 },
+            FaultKind::ResetPeer | FaultKind::Latency => Observed::Toxic {
+                counts: Some(ToxicCounts {
+                    connections: 1,
+                    bytes: 100,
+                    events: 1,
+                }),
+            },
+            _ => Observed::Nothing,
+        },
     }
+}
+
+/// The server's view: a sleeping pool session seen just before `at`, gone at `at` (the
+/// evidence that a quiet spell closed something).
+fn closed_idle_at(h: &mut History, at: u64) {
+    let session = |id, idle_ms| Session {
+        id,
+        sleeping: true,
+        idle_ms,
+    };
+    h.sessions.push(SessionSample {
+        at: ms(at - 200),
+        sessions: vec![session(1, 1000)],
+        total: 2,
+    });
+    h.sessions.push(SessionSample {
+        at: ms(at),
+        sessions: vec![],
+        total: 1,
+    });
+    h.sessions.sort_by_key(|s| s.at);
 }
 
 fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
@@ -37,6 +110,7 @@ fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
         ops,
         faults,
         samples: vec![],
+        sessions: vec![],
         workload_end: ms(10_000),
         settled: Some(PoolSample {
             at: ms(10_000),
@@ -47,6 +121,7 @@ fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
         final_read: Some(FinalRead::Rows(Default::default())),
         interrupted: None,
         workers: 2,
+        leak_every: None,
     }
 }
 
@@ -61,6 +136,7 @@ fn expect(verdict: Expected) -> Expect {
         windows: BTreeMap::new(),
         failing: BTreeSet::new(),
         per_fault: BTreeMap::new(),
+        no_effect: BTreeSet::new(),
     }
 }
 
@@ -241,7 +317,7 @@ fn acknowledged_writes_must_be_read_back() {
 
 #[test]
 fn a_negative_control_must_catch_what_it_names() {
-    let h = history(
+    let mut h = history(
         vec![
             op(0, 5500, 5510, Some(ErrorClass::GoneAway)),
             op(0, 5600, 5610, None),
@@ -249,6 +325,7 @@ fn a_negative_control_must_catch_what_it_names() {
         ],
         vec![fault("night", 2000, Some(5500))],
     );
+    closed_idle_at(&mut h, 4000);
     let mut e = expect(Expected::Invalid);
     e.errors.insert(ErrorClass::GoneAway);
     e.windows
@@ -265,10 +342,11 @@ fn a_negative_control_must_catch_what_it_names() {
     assert!(j.unmet[0].contains("checkout_timeout"), "{:?}", j.unmet);
 
     // A negative control that passes is a failed test.
-    let clean = history(
+    let mut clean = history(
         vec![op(0, 5600, 5610, None), op(1, 5600, 5610, None)],
         vec![fault("night", 2000, Some(5500))],
     );
+    closed_idle_at(&mut clean, 4000);
     let j = judge(&clean, &e, &check(&clean, &e));
     assert!(!j.met);
     assert!(j.unmet.iter().any(|u| u.contains("nothing was caught")));
@@ -293,8 +371,9 @@ fn an_interrupted_run_is_unknown_and_fails_either_expectation() {
 
 #[test]
 fn a_fault_that_did_nothing_makes_the_run_unknown() {
-    let mut f = fault("kill", 1000, None);
+    let mut f = fault("kill", 1000, Some(1000));
     f.error = Some("no idle sessions".into());
+    f.applied = false;
     let h = history(vec![op(0, 0, 5, None), op(1, 0, 5, None)], vec![f]);
     let c = check(&h, &expect(Expected::Valid));
     assert_eq!(overall(&c), Verdict::Unknown);
@@ -345,4 +424,319 @@ fn failing_lists_every_check_a_negative_control_may_fail() {
     );
     e.failing.insert("recovery".into());
     assert!(judge(&h, &e, &check(&h, &e)).met);
+}
+
+// The dishonest runs of issue 9, told as histories.
+
+#[test]
+fn a_setting_kept_to_the_end_tolerates_nothing_it_cannot_cause() {
+    // `set_global sort_buffer_size` at 0 with no duration, tolerate gone_away.
+    let h = history(
+        vec![
+            op(0, 3000, 3010, Some(ErrorClass::GoneAway)),
+            op(1, 3000, 3010, None),
+        ],
+        vec![fault("sort", 0, None)],
+    );
+    let mut e = expect(Expected::Valid);
+    e.tolerate.insert(ErrorClass::GoneAway);
+    let c = check(&h, &e);
+    let errors = get(&c, "errors");
+    assert_eq!(errors.verdict, Verdict::Invalid);
+    assert_eq!(
+        errors.findings[0].summary,
+        "the application saw gone_away (MySQL server has gone away (2006)) during `sort`, which cannot cause it"
+    );
+    // Even a lowered wait_timeout, which can cause it, opens no run-long window for the
+    // suite's tolerance; the fault's own `tolerate` does.
+    let h = history(
+        vec![op(0, 5000, 5010, Some(ErrorClass::GoneAway))],
+        vec![fault("dba", 0, None)],
+    );
+    assert_eq!(get(&check(&h, &e), "errors").verdict, Verdict::Invalid);
+    e.per_fault
+        .insert("dba".into(), BTreeSet::from([ErrorClass::GoneAway]));
+    assert_eq!(get(&check(&h, &e), "errors").verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_lowered_wait_timeout_is_blamed_only_once_a_session_can_have_idled_that_long() {
+    // wait_timeout 2s from 1s: a gone_away at 1.5s is not its doing.
+    let h = history(
+        vec![op(0, 1500, 1510, Some(ErrorClass::GoneAway))],
+        vec![fault("dba", 1000, None)],
+    );
+    let mut e = expect(Expected::Valid);
+    e.per_fault
+        .insert("dba".into(), BTreeSet::from([ErrorClass::GoneAway]));
+    assert_eq!(get(&check(&h, &e), "errors").verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_fault_that_never_ran_or_ran_late_or_after_the_workload_proves_nothing() {
+    let ops = vec![op(0, 0, 100, None), op(1, 0, 100, None)];
+    let mut skipped = fault("crash", 3000, Some(4000));
+    skipped.skipped = true;
+    skipped.applied = false;
+    skipped.healed = None;
+    let h = History {
+        workload_end: ms(200),
+        ..history(ops.clone(), vec![skipped])
+    };
+    let c = check(&h, &expect(Expected::Valid));
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    assert!(get(&c, "faults").findings[0].summary.contains("never ran"));
+
+    let mut late = fault("kill", 3000, Some(6050));
+    late.start = ms(6050);
+    let h = history(
+        vec![op(0, 6100, 6110, None), op(1, 6100, 6110, None)],
+        vec![late],
+    );
+    let c = check(&h, &expect(Expected::Valid));
+    assert_eq!(
+        get(&c, "faults").findings[0].summary,
+        "fault `kill` took effect late"
+    );
+
+    let after = fault("kill", 9000, Some(9000));
+    let h = History {
+        workload_end: ms(6000),
+        ..history(ops, vec![after])
+    };
+    let c = check(&h, &expect(Expected::Valid));
+    assert!(
+        get(&c, "faults").findings[0]
+            .summary
+            .contains("after the workload ended")
+    );
+}
+
+#[test]
+fn faults_with_no_effect_are_unknown() {
+    let busy = || vec![op(0, 0, 9000, None), op(1, 0, 9000, None)];
+    // A toxic whose proxy counted nothing.
+    let mut quiet = fault("latency", 2000, Some(4000));
+    quiet.observed = Observed::Toxic {
+        counts: Some(ToxicCounts::default()),
+    };
+    let c = check(&history(busy(), vec![quiet]), &expect(Expected::Valid));
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    assert_eq!(
+        get(&c, "faults").findings[0].summary,
+        "fault `latency` touched nothing"
+    );
+    // A proxy that does not count: requests that crossed it meanwhile stand in.
+    let mut real = fault("latency", 2000, Some(4000));
+    real.observed = Observed::Toxic { counts: None };
+    let c = check(
+        &history(busy(), vec![real.clone()]),
+        &expect(Expected::Valid),
+    );
+    assert_eq!(get(&c, "faults").verdict, Verdict::Valid);
+    let c = check(
+        &history(
+            vec![
+                op(0, 0, 100, None),
+                op(0, 5000, 5010, None),
+                op(1, 5000, 5010, None),
+            ],
+            vec![real],
+        ),
+        &expect(Expected::Valid),
+    );
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    // A pause between requests froze nobody.
+    let gap = vec![
+        op(0, 0, 100, None),
+        op(0, 3000, 3010, None),
+        op(1, 3000, 3010, None),
+    ];
+    let c = check(
+        &history(gap, vec![fault("pause", 1000, Some(1300))]),
+        &expect(Expected::Valid),
+    );
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    // A night that closed no connection (wait_timeout 8h): the sessions were there all along.
+    let mut h = history(busy(), vec![fault("night", 2000, Some(3000))]);
+    for at in [1900, 2500, 3100] {
+        h.sessions.push(SessionSample {
+            at: ms(at),
+            sessions: vec![Session {
+                id: 1,
+                sleeping: true,
+                idle_ms: 500,
+            }],
+            total: 2,
+        });
+    }
+    let c = check(&h, &expect(Expected::Valid));
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    closed_idle_at(&mut h, 2800);
+    assert_eq!(
+        get(&check(&h, &expect(Expected::Valid)), "faults").verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn a_control_marked_effect_none_must_touch_nothing() {
+    let mut h = history(
+        vec![
+            op(0, 0, 100, None),
+            op(1, 5000, 5010, None),
+            op(0, 5000, 5010, None),
+        ],
+        vec![fault("quiet", 2000, Some(3000))],
+    );
+    let mut e = expect(Expected::Valid);
+    e.no_effect.insert("quiet".into());
+    assert_eq!(get(&check(&h, &e), "faults").verdict, Verdict::Valid);
+    closed_idle_at(&mut h, 2500);
+    let c = check(&h, &e);
+    assert_eq!(get(&c, "faults").verdict, Verdict::Invalid);
+    assert_eq!(
+        get(&c, "faults").findings[0].summary,
+        "fault `quiet` was meant to touch nothing, but did"
+    );
+}
+
+#[test]
+fn leaks_that_never_happened_prove_nothing() {
+    let mut h = history(vec![op(0, 0, 5, None), op(1, 0, 5, None)], vec![]);
+    h.leak_every = Some(500);
+    let c = check(&h, &expect(Expected::Valid));
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    h.ops[1].leaked = true;
+    assert_eq!(
+        get(&check(&h, &expect(Expected::Valid)), "faults").verdict,
+        Verdict::Valid
+    );
+}
+
+#[test]
+fn an_error_is_blamed_on_a_fault_that_can_cause_it_not_the_one_whose_grace_it_fell_in() {
+    // A night 2–5s under wait_timeout 8h and a reset at 5.5s: the reset's gone_away falls
+    // in the night's grace but is the reset's.
+    let mut h = history(
+        vec![
+            op(0, 5600, 5610, Some(ErrorClass::GoneAway)),
+            op(0, 7000, 7010, None),
+            op(1, 7000, 7010, None),
+        ],
+        vec![
+            fault("night", 2000, Some(5000)),
+            fault("reset", 5500, Some(5800)),
+        ],
+    );
+    closed_idle_at(&mut h, 3000);
+    let mut e = expect(Expected::Invalid);
+    e.errors.insert(ErrorClass::GoneAway);
+    e.windows
+        .insert("night".into(), BTreeSet::from([ErrorClass::GoneAway]));
+    let j = judge(&h, &e, &check(&h, &e));
+    assert!(!j.met);
+    assert!(
+        j.unmet
+            .iter()
+            .any(|u| u == "window `night`: expected errors [gone_away] but saw none"),
+        "{:?}",
+        j.unmet
+    );
+    // After a heal, inside the grace: labelled so.
+    let h = history(
+        vec![op(0, 4400, 4410, Some(ErrorClass::LostConnection))],
+        vec![fault("crash", 1000, Some(4000))],
+    );
+    let g = error_groups(&h, &expect(Expected::Valid));
+    assert_eq!(g[0].place.describe(), "after `crash` (grace)");
+}
+
+#[test]
+fn recovery_means_staying_recovered() {
+    // After `kill` a worker succeeds once, then fails on every request; the failures
+    // fall in an earlier reset's long grace, which must not hide them.
+    let mut e = expect(Expected::Valid);
+    e.grace = ms(30_000);
+    e.tolerate.insert(ErrorClass::LostConnection);
+    let mut ops = vec![op(0, 4100, 4110, None)];
+    for t in (4200..9000).step_by(200) {
+        ops.push(op(0, t, t + 10, Some(ErrorClass::LostConnection)));
+    }
+    ops.push(op(1, 4100, 4110, None));
+    let h = history(
+        ops,
+        vec![
+            fault("reset", 1000, Some(2000)),
+            fault("kill", 4000, Some(4000)),
+        ],
+    );
+    let c = check(&h, &e);
+    let rec = get(&c, "recovery");
+    assert_eq!(rec.verdict, Verdict::Invalid);
+    assert!(
+        rec.findings
+            .iter()
+            .any(|f| f.summary == "worker 0 never recovered after `kill`"),
+        "{:?}",
+        rec.findings
+    );
+    // The report then says how many workers did not recover, not a time.
+    let r = recoveries(&h, &e);
+    let kill = r.iter().find(|r| r.fault == "kill").unwrap();
+    assert_eq!(kill.all_within(), None);
+    assert_eq!(kill.not_recovered(), 1);
+    // Failures explained by a fault that began after the success are that fault's.
+    let h = history(
+        vec![
+            op(0, 4100, 4110, None),
+            op(0, 6000, 6010, Some(ErrorClass::LostConnection)),
+            op(0, 6500, 6510, None),
+            op(1, 4100, 4110, None),
+            op(1, 6500, 6510, None),
+        ],
+        vec![
+            fault("kill", 4000, Some(4000)),
+            fault("crash", 5900, Some(6200)),
+        ],
+    );
+    let r = recoveries(&h, &e);
+    assert_eq!(r[0].all_within(), Some(ms(110)));
+}
+
+#[test]
+fn a_prediction_is_confirmed_only_where_it_was_made() {
+    use crate::lint::{Prediction, Where};
+    let e = expect(Expected::Invalid);
+    // A leak lint with no leak: not exercised, whatever checkout timeouts a cut caused.
+    let h = history(
+        vec![op(0, 2500, 3500, Some(ErrorClass::CheckoutTimeout))],
+        vec![fault("cut", 2000, Some(5000))],
+    );
+    let leak = Prediction {
+        class: ErrorClass::CheckoutTimeout,
+        place: Where::AfterLeaks,
+    };
+    assert_eq!(outcome(&leak, &h, &e), Outcome::NotExercised);
+    // A stale-connection lint about a night: a gone_away blamed on a reset does not
+    // confirm it; a quiet night that was used afterwards refutes it.
+    let mut h = history(
+        vec![
+            op(0, 5600, 5610, Some(ErrorClass::GoneAway)),
+            op(1, 5100, 5110, None),
+        ],
+        vec![
+            fault("night", 2000, Some(5000)),
+            fault("reset", 5500, Some(5800)),
+        ],
+    );
+    closed_idle_at(&mut h, 3000);
+    let night = Prediction {
+        class: ErrorClass::GoneAway,
+        place: Where::Faults(vec!["night".into()]),
+    };
+    assert_eq!(outcome(&night, &h, &e), Outcome::Refuted);
+    h.ops[0].start = ms(5050);
+    h.ops[0].end = ms(5060);
+    assert_eq!(outcome(&night, &h, &e), Outcome::Confirmed);
 }

@@ -352,7 +352,7 @@ fn check(names: &[String]) -> i32 {
                     for l in crate::lint::lint(pool, &s.server, &s.workload, &s.faults) {
                         let p = l
                             .predicts
-                            .map_or(String::new(), |c| format!(" -> predicts {c}"));
+                            .map_or(String::new(), |p| format!(" -> predicts {}", p.class));
                         println!("  lint {}: {}{p}", l.rule, l.message);
                     }
                 }

@@ -1,25 +1,23 @@
 //! Fault: one thing that goes wrong, as data.
 //!
-//! [`Fault::apply`] does it and returns a [`Guard`]; healing is `guard.heal().await`, and
-//! a guard dropped without healing (the run failed, Ctrl-C) heals what must not outlive
-//! the run on its own. The [`Nemesis`] plays a schedule of faults and records each one
-//! in the history, in the same stream as the operations.
+//! [`Fault::apply`] does it and returns a [`Guard`] with what it saw of its own effect;
+//! healing is `guard.heal(..).await`, and a guard dropped without healing (the run
+//! failed, Ctrl-C) heals what must not outlive the run on its own. Playing faults in
+//! time is the nemesis's job (`crate::nemesis`); this module knows nothing of schedules.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::history::{FaultId, Recorder};
+use crate::history::{FaultKind, Observed, ToxicCounts};
 use crate::proxy::client::{Client, ClientError, ToxicSpec};
 use crate::proxy::{Stream, ToxicKind};
-use crate::schedule::Planned;
 use crate::server::{
     Action, BackendKind, Server, ServerError, admin_connect, admin_exec, block_on_own_thread,
-    global, sql_literal,
+    sql_literal,
 };
 use crate::workload::Gate;
 
@@ -48,8 +46,11 @@ pub enum Fault {
     /// Every worker stops issuing requests (the night before the outage); the server
     /// closes connections idle longer than `wait_timeout` meanwhile.
     Idle,
-    /// `SET GLOBAL variable = value`, the old value put back on heal. Only sessions
-    /// opened afterwards see a new `wait_timeout`.
+    /// `SET GLOBAL wait_timeout`, in whole seconds. Only sessions opened afterwards get it.
+    WaitTimeout { value: Duration },
+    /// `SET GLOBAL max_connections`: the server's connection limit.
+    MaxConnections { value: u32 },
+    /// `SET GLOBAL variable = value` of any other variable, the old value put back on heal.
     SetGlobal { variable: String, value: String },
     /// `KILL CONNECTION` of the pool's sessions, found through the processlist.
     Kill { target: KillTarget },
@@ -75,51 +76,39 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The kinds a suite may name.
-    pub const KINDS: [&'static str; 18] = [
-        "idle",
-        "wait_timeout",
-        "set_global",
-        "kill",
-        "crash",
-        "restart",
-        "pause",
-        "max_connections",
-        "disconnect",
-        "cut",
-        "blackhole",
-        "latency",
-        "bandwidth",
-        "slow_close",
-        "timeout",
-        "reset_peer",
-        "slicer",
-        "limit_data",
-    ];
-
     /// Whether this fault acts on the proxy between pool and server.
     pub fn needs_proxy(&self) -> bool {
         matches!(self, Fault::Cut | Fault::Toxic { .. })
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> FaultKind {
         match self {
-            Fault::Idle => "idle",
-            Fault::SetGlobal { variable, .. } if variable == "wait_timeout" => "wait_timeout",
-            Fault::SetGlobal { variable, .. } if variable == "max_connections" => "max_connections",
-            Fault::SetGlobal { .. } => "set_global",
-            Fault::Kill { .. } => "kill",
-            Fault::Crash => "crash",
-            Fault::Restart => "restart",
-            Fault::Pause => "pause",
-            Fault::Disconnect => "disconnect",
-            Fault::Cut => "cut",
+            Fault::Idle => FaultKind::Idle,
+            Fault::WaitTimeout { .. } => FaultKind::WaitTimeout,
+            Fault::MaxConnections { .. } => FaultKind::MaxConnections,
+            Fault::SetGlobal { .. } => FaultKind::SetGlobal,
+            Fault::Kill { .. } => FaultKind::Kill,
+            Fault::Crash => FaultKind::Crash,
+            Fault::Restart => FaultKind::Restart,
+            Fault::Pause => FaultKind::Pause,
+            Fault::Disconnect => FaultKind::Disconnect,
+            Fault::Cut => FaultKind::Cut,
             Fault::Toxic {
                 kind: ToxicKind::Timeout { timeout: 0 },
                 ..
-            } => "blackhole",
-            Fault::Toxic { kind, .. } => kind.type_name(),
+            } => FaultKind::Blackhole,
+            Fault::Toxic { kind, .. } => {
+                FaultKind::of_toxic(kind.type_name()).expect("every toxic type is a fault kind")
+            }
         }
+    }
+
+    /// A setting stays in force until the run ends unless it was given a duration.
+    pub fn is_setting(&self) -> bool {
+        matches!(
+            self,
+            Fault::WaitTimeout { .. } | Fault::MaxConnections { .. } | Fault::SetGlobal { .. }
+        )
     }
 
     /// Why this fault cannot run on a backend, if it cannot.
@@ -146,48 +135,65 @@ impl Fault {
         }
     }
 
-    /// Do it. Returns the guard that heals it and a description of what was done.
-    pub async fn apply(&self, cx: &FaultCx) -> Result<(Guard, String), FaultError> {
-        let guard = |heal| Guard {
+    /// Do it. Returns the guard that heals it, with what was done and seen. `stop` ends
+    /// a search for something to hit (the workload is over: too late to matter).
+    pub async fn apply(&self, cx: &FaultCx, stop: &CancellationToken) -> Result<Guard, FaultError> {
+        let guard = |heal, detail: String, observed| Guard {
             heal: Some(heal),
             cx: cx.clone(),
+            applied: Applied {
+                detail,
+                observed,
+                took_effect: None,
+            },
         };
         match self {
             Fault::Idle => {
                 cx.gate.close();
-                Ok((guard(Heal::Open), "all workers idle".into()))
-            }
-            Fault::SetGlobal { variable, value } => {
-                let admin = cx.server.admin();
-                let old = global(&admin, variable).await?;
-                admin_exec(&admin, &format!("SET GLOBAL {variable} = {value}")).await?;
-                let restore = format!("SET GLOBAL {variable} = {}", sql_literal(&old));
-                Ok((
-                    guard(Heal::Sql(restore)),
-                    format!("SET GLOBAL {variable} = {value} (was {old})"),
+                Ok(guard(
+                    Heal::Open,
+                    "all workers idle".into(),
+                    Observed::Nothing,
                 ))
             }
+            Fault::WaitTimeout { value } => {
+                set_global(cx, "wait_timeout", value.as_secs().to_string()).await
+            }
+            Fault::MaxConnections { value } => {
+                set_global(cx, "max_connections", value.to_string()).await
+            }
+            Fault::SetGlobal { variable, value } => set_global(cx, variable, value.clone()).await,
             Fault::Kill { target } => {
-                let killed = kill(cx, *target).await?;
-                Ok((
-                    guard(Heal::Nothing),
+                let (killed, at) = kill(cx, *target, stop).await?;
+                let mut g = guard(
+                    Heal::Nothing,
                     format!(
                         "KILL CONNECTION of {killed} {} pool sessions",
                         target.name()
                     ),
-                ))
+                    Observed::Killed {
+                        sessions: killed as u64,
+                    },
+                );
+                g.applied.took_effect = Some(at);
+                Ok(g)
             }
             Fault::Crash | Fault::Restart | Fault::Pause | Fault::Disconnect => {
                 let (act, heal) = self.action().expect("process faults have actions");
                 cx.server.act(act).await?;
-                Ok((guard(Heal::Act(heal)), format!("server {}", act.name())))
+                Ok(guard(
+                    Heal::Act(heal),
+                    format!("server {}", act.name()),
+                    Observed::Nothing,
+                ))
             }
             Fault::Cut => {
                 let net = cx.net()?;
                 net.client.disable(&net.proxy).await.map_err(proxy_error)?;
-                Ok((
-                    guard(Heal::Enable),
+                Ok(guard(
+                    Heal::Enable,
                     format!("proxy `{}` disabled", net.proxy),
+                    Observed::Nothing,
                 ))
             }
             Fault::Toxic {
@@ -211,22 +217,67 @@ impl Fault {
                     // Whatever was added before a failure still comes off on drop.
                     let applied = net.client.add_toxic(&net.proxy, spec).await;
                     if let Err(e) = applied {
-                        drop(guard(Heal::Toxics(added)));
+                        drop(guard(Heal::Toxics(added), String::new(), Observed::Nothing));
                         return Err(proxy_error(e));
                     }
                     added.push(name);
                 }
                 let on: Vec<&str> = streams.iter().map(|s| s.as_str()).collect();
                 let detail = format!(
-                    "{} toxic {} on {}",
+                    "{} toxic {} on {}, toxicity {}",
                     self.kind(),
                     attributes(kind),
-                    on.join(" and ")
+                    on.join(" and "),
+                    toxicity
                 );
-                Ok((guard(Heal::Toxics(added)), detail))
+                Ok(guard(
+                    Heal::Toxics(added),
+                    detail,
+                    Observed::Toxic { counts: None },
+                ))
             }
         }
     }
+}
+
+/// `SET GLOBAL variable = value` on one admin connection, noting that connection's id:
+/// every session opened afterwards has a larger one, which is how the checkers tell the
+/// sessions a new `wait_timeout` applies to.
+async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard, FaultError> {
+    let admin = cx.server.admin();
+    let mut conn = admin_connect(&admin).await?;
+    let sql_error = |sql: &str, e: sqlx::Error| ServerError::Sql {
+        sql: sql.to_string(),
+        target: format!("{admin:?}"),
+        message: e.to_string(),
+    };
+    let read = format!("SELECT CAST(@@GLOBAL.{variable} AS CHAR), CONNECTION_ID()");
+    let (old, me): (Option<String>, u64) = sqlx::query_as(sqlx::AssertSqlSafe(read.clone()))
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| sql_error(&read, e))?;
+    let old = old.unwrap_or_default();
+    let set = format!("SET GLOBAL {variable} = {value}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(set.clone()))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| sql_error(&set, e))?;
+    let _ = sqlx::Connection::close(conn).await;
+    let restore = format!("SET GLOBAL {variable} = {}", sql_literal(&old));
+    Ok(Guard {
+        heal: Some(Heal::Sql(restore)),
+        cx: cx.clone(),
+        applied: Applied {
+            detail: format!("SET GLOBAL {variable} = {value} (was {old})"),
+            observed: Observed::Setting {
+                variable: variable.to_string(),
+                old,
+                new: value,
+                first_session: me as i64 + 1,
+            },
+            took_effect: None,
+        },
+    })
 }
 
 /// What faults may touch: the server, the app user's name (to find its sessions), the
@@ -237,6 +288,9 @@ pub struct FaultCx {
     pub app_user: String,
     pub gate: Gate,
     pub net: Option<NetPath>,
+    /// The harness's own session that lists the server's sessions (on an external server
+    /// it may share the app's user): never a kill's target.
+    pub harness_session: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The proxy the pool's traffic goes through, driven only through its HTTP API.
@@ -289,40 +343,81 @@ enum Heal {
     Toxics(Vec<String>),
 }
 
+/// What applying a fault did and saw.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// Human description with parameters.
+    pub detail: String,
+    pub observed: Observed,
+    /// When it took effect, if not when it was asked (a kill that waited for a target).
+    pub took_effect: Option<Instant>,
+}
+
 /// Heals a fault. Heal explicitly with [`Guard::heal`]; dropping an unhealed guard still
 /// reopens the workload gate and undoes SQL settings and proxy changes (which could
-/// outlive the run on an external server or a real Toxiproxy). A crashed or paused server is not revived on drop: its backend
-/// tears it down right after.
+/// outlive the run on an external server or a real Toxiproxy). A crashed or paused server
+/// is not revived on drop: its backend tears it down right after.
 pub struct Guard {
     heal: Option<Heal>,
     cx: FaultCx,
+    applied: Applied,
 }
 
 impl Guard {
-    pub async fn heal(mut self) -> Result<(), FaultError> {
-        match self.heal.take() {
-            None | Some(Heal::Nothing) => Ok(()),
-            Some(Heal::Open) => {
+    pub fn applied(&self) -> &Applied {
+        &self.applied
+    }
+
+    /// Heal. `healed` is called at the moment the fault stops acting, before anything can
+    /// observe it healed (the gate reopens after it), so the heal time the history keeps
+    /// is never later than the first request it lets through. Returns what the fault saw
+    /// of its effect by the end, when it has more to say than at apply (a toxic's counts).
+    pub async fn heal(mut self, healed: impl FnOnce()) -> Result<Option<Observed>, FaultError> {
+        let Some(heal) = self.heal.take() else {
+            return Ok(None);
+        };
+        match heal {
+            Heal::Nothing => healed(),
+            Heal::Open => {
+                healed();
                 self.cx.gate.open();
-                Ok(())
             }
-            Some(Heal::Sql(sql)) => Ok(admin_exec(&self.cx.server.admin(), &sql).await?),
-            Some(Heal::Act(action)) => Ok(self.cx.server.act(action).await?),
-            Some(Heal::Enable) => {
-                let net = self.cx.net()?;
-                net.client.enable(&net.proxy).await.map_err(proxy_error)
+            Heal::Sql(sql) => {
+                admin_exec(&self.cx.server.admin(), &sql).await?;
+                healed();
             }
-            Some(Heal::Toxics(names)) => {
+            Heal::Act(action) => {
+                self.cx.server.act(action).await?;
+                healed();
+            }
+            Heal::Enable => {
                 let net = self.cx.net()?;
+                net.client.enable(&net.proxy).await.map_err(proxy_error)?;
+                healed();
+            }
+            Heal::Toxics(names) => {
+                let net = self.cx.net()?;
+                // Read what each toxic did before it goes: its counts go with it.
+                let mut counts: Option<ToxicCounts> = Some(ToxicCounts::default());
+                for name in &names {
+                    let c = net
+                        .client
+                        .toxic_counts(&net.proxy, name)
+                        .await
+                        .unwrap_or(None);
+                    counts = counts.zip(c).map(|(a, b)| a + b);
+                }
                 for name in names {
                     net.client
                         .remove_toxic(&net.proxy, &name)
                         .await
                         .map_err(proxy_error)?;
                 }
-                Ok(())
+                healed();
+                return Ok(Some(Observed::Toxic { counts }));
             }
         }
+        Ok(None)
     }
 }
 
@@ -336,8 +431,9 @@ impl Drop for Guard {
                 let guard = Guard {
                     heal: Some(heal),
                     cx: self.cx.clone(),
+                    applied: self.applied.clone(),
                 };
-                if let Some(Err(e)) = block_on_own_thread(guard.heal()) {
+                if let Some(Err(e)) = block_on_own_thread(guard.heal(|| ())) {
                     tracing::warn!("could not heal a fault on the way out: {e}");
                 }
             }
@@ -349,7 +445,11 @@ impl Drop for Guard {
 /// KILL the app user's sessions matching `target`. A kill that finds nothing to hit
 /// waits briefly for one (active sessions come and go), then says so: a fault that did
 /// nothing must not let a suite pass.
-async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
+async fn kill(
+    cx: &FaultCx,
+    target: KillTarget,
+    stop: &CancellationToken,
+) -> Result<(usize, Instant), FaultError> {
     let admin = cx.server.admin();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     loop {
@@ -375,8 +475,10 @@ async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
                 }
             })
             .filter_map(|r| r.try_get::<i64, _>("ID").ok())
+            .filter(|id| *id != cx.harness_session.load(Ordering::Relaxed))
             .collect();
         if !ids.is_empty() {
+            let at = Instant::now();
             let mut killed = 0;
             for id in ids {
                 // The session may have ended between the read and the kill; that is fine.
@@ -389,7 +491,16 @@ async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
                     killed += 1;
                 }
             }
-            return Ok(killed);
+            if killed > 0 {
+                return Ok((killed, at));
+            }
+        }
+        if stop.is_cancelled() {
+            return Err(FaultError::NoEffect(format!(
+                "no {} sessions of user `{}` to kill before the workload ended",
+                target.name(),
+                cx.app_user
+            )));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(FaultError::NoEffect(format!(
@@ -398,97 +509,23 @@ async fn kill(cx: &FaultCx, target: KillTarget) -> Result<usize, FaultError> {
                 cx.app_user
             )));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Plays a schedule: applies each fault at its time, heals it after its duration, and
-/// records both in the history.
-pub struct Nemesis {
-    pub cx: FaultCx,
-    pub recorder: Recorder,
-}
-
-impl Nemesis {
-    /// Run every planned fault; returns when all have healed, or at cancellation (then
-    /// the guards still held heal on drop). Faults without a duration that stay until the
-    /// end (a lowered setting) heal when `until` fires.
-    pub async fn run(
-        &self,
-        plan: Vec<Planned>,
-        cancel: CancellationToken,
-        until: CancellationToken,
-    ) {
-        let start = self.recorder.started();
-        let tasks = plan.into_iter().map(|p| {
-            let cancel = cancel.clone();
-            let until = until.clone();
-            async move {
-                let at = tokio::time::Instant::from_std(start + p.at);
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => {}
-                    _ = cancel.cancelled() => return,
-                }
-                self.play(&p, cancel, until).await;
-            }
-        });
-        futures::future::join_all(tasks).await;
-    }
-
-    async fn play(&self, p: &Planned, cancel: CancellationToken, until: CancellationToken) {
-        let id = self.recorder.fault_started(&p.name, p.fault.kind(), "");
-        let (guard, detail) = match p.fault.apply(&self.cx).await {
-            Ok(applied) => applied,
-            Err(e) => {
-                self.recorder.fault_error(id, format!("apply failed: {e}"));
-                return;
-            }
-        };
-        self.recorder.fault_detail(id, detail);
-        match p.duration {
-            Some(d) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = cancel.cancelled() => return self.heal_late(id, guard).await,
-                }
-            }
-            None if matches!(p.fault, Fault::SetGlobal { .. }) => {
-                tokio::select! {
-                    _ = until.cancelled() => {}
-                    _ = cancel.cancelled() => return self.heal_late(id, guard).await,
-                }
-            }
-            None => {}
-        }
-        self.heal(id, guard).await;
-    }
-
-    async fn heal(&self, id: FaultId, guard: Guard) {
-        match guard.heal().await {
-            Ok(()) => self.recorder.fault_healed(id),
-            Err(e) => self.recorder.fault_error(id, format!("heal failed: {e}")),
-        }
-    }
-
-    /// Cancelled mid-fault: heal now, but the record keeps no heal time (the run was cut).
-    async fn heal_late(&self, id: FaultId, guard: Guard) {
-        if let Err(e) = guard.heal().await {
-            self.recorder
-                .fault_error(id, format!("heal after interruption failed: {e}"));
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = stop.cancelled() => {}
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Fault;
+    use crate::history::FaultKind;
 
     #[test]
     fn every_toxic_type_is_a_fault_kind() {
         for t in crate::proxy::toxic::TOXIC_TYPES {
             assert!(
-                Fault::KINDS.contains(&t),
-                "{t} is missing from Fault::KINDS"
+                FaultKind::of_toxic(t).is_some(),
+                "{t} is missing from FaultKind"
             );
         }
     }

@@ -210,22 +210,219 @@ impl OpRecord {
     }
 }
 
-/// A fault as it happened: when it was applied and when it healed.
+/// What kind of fault a record is about: the vocabulary the attribution table and the
+/// evidence rules branch on (see `check::causes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Idle,
+    WaitTimeout,
+    MaxConnections,
+    SetGlobal,
+    Kill,
+    Crash,
+    Restart,
+    Pause,
+    Disconnect,
+    Cut,
+    Blackhole,
+    Latency,
+    Bandwidth,
+    SlowClose,
+    Timeout,
+    ResetPeer,
+    Slicer,
+    LimitData,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 18] = [
+        FaultKind::Idle,
+        FaultKind::WaitTimeout,
+        FaultKind::SetGlobal,
+        FaultKind::Kill,
+        FaultKind::Crash,
+        FaultKind::Restart,
+        FaultKind::Pause,
+        FaultKind::MaxConnections,
+        FaultKind::Disconnect,
+        FaultKind::Cut,
+        FaultKind::Blackhole,
+        FaultKind::Latency,
+        FaultKind::Bandwidth,
+        FaultKind::SlowClose,
+        FaultKind::Timeout,
+        FaultKind::ResetPeer,
+        FaultKind::Slicer,
+        FaultKind::LimitData,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Idle => "idle",
+            FaultKind::WaitTimeout => "wait_timeout",
+            FaultKind::MaxConnections => "max_connections",
+            FaultKind::SetGlobal => "set_global",
+            FaultKind::Kill => "kill",
+            FaultKind::Crash => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::Pause => "pause",
+            FaultKind::Disconnect => "disconnect",
+            FaultKind::Cut => "cut",
+            FaultKind::Blackhole => "blackhole",
+            FaultKind::Latency => "latency",
+            FaultKind::Bandwidth => "bandwidth",
+            FaultKind::SlowClose => "slow_close",
+            FaultKind::Timeout => "timeout",
+            FaultKind::ResetPeer => "reset_peer",
+            FaultKind::Slicer => "slicer",
+            FaultKind::LimitData => "limit_data",
+        }
+    }
+
+    /// A toxic's kind by its Toxiproxy type name (`timeout` stays `timeout`; the black
+    /// hole is told apart by its caller).
+    pub fn of_toxic(type_name: &str) -> Option<FaultKind> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.name() == type_name && k.is_toxic())
+    }
+
+    pub fn is_toxic(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Blackhole
+                | FaultKind::Latency
+                | FaultKind::Bandwidth
+                | FaultKind::SlowClose
+                | FaultKind::Timeout
+                | FaultKind::ResetPeer
+                | FaultKind::Slicer
+                | FaultKind::LimitData
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a proxy counted of one toxic's work (goneaway's embedded proxy counts; a real
+/// Toxiproxy does not, and then the history's requests stand in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToxicCounts {
+    /// Connection directions the toxic acted on.
+    pub connections: u64,
+    /// Bytes it delayed, throttled, sliced or swallowed.
+    pub bytes: u64,
+    /// Connections it closed or reset, or whose close it held back.
+    pub events: u64,
+}
+
+impl ToxicCounts {
+    pub fn touched(&self) -> bool {
+        self.bytes > 0 || self.events > 0
+    }
+}
+
+impl std::ops::Add for ToxicCounts {
+    type Output = ToxicCounts;
+    fn add(self, o: ToxicCounts) -> ToxicCounts {
+        ToxicCounts {
+            connections: self.connections + o.connections,
+            bytes: self.bytes + o.bytes,
+            events: self.events + o.events,
+        }
+    }
+}
+
+/// What a fault saw of its own effect when it acted (what the history cannot show by
+/// itself); the checkers combine it with the requests, pool and server samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "observed")]
+pub enum Observed {
+    #[default]
+    Nothing,
+    /// Sessions a KILL hit.
+    Killed { sessions: u64 },
+    /// A global changed. Sessions with an id at or above `first_session` were opened
+    /// after the change (ids only grow while the server runs).
+    Setting {
+        variable: String,
+        old: String,
+        new: String,
+        first_session: i64,
+    },
+    /// The proxy's own counts for the toxics of this fault, read before removing them;
+    /// `None` when the proxy does not count.
+    Toxic { counts: Option<ToxicCounts> },
+}
+
+/// How long a fault lasts, as planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lasts {
+    /// Done at once (a kill).
+    Instant,
+    /// Healed after this long.
+    #[serde(with = "humantime_serde")]
+    For(Duration),
+    /// In force until the workload ends (a lowered setting with no `duration`).
+    UntilEnd,
+}
+
+/// A fault as it happened: when it was planned, when it took effect, what it touched and
+/// when it healed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRecord {
     /// The schedule's name for this occurrence, e.g. `kill-idle#2`.
     pub name: String,
-    /// The fault's kind, e.g. `kill`, `crash`, `idle`.
-    pub kind: String,
+    pub kind: FaultKind,
     /// Human description with parameters, e.g. `KILL CONNECTION of 4 idle pool sessions`.
     pub detail: String,
+    /// When the schedule asked for it.
+    #[serde(with = "humantime_serde")]
+    pub planned: Duration,
+    /// When it took effect (a kill that had to wait for a target is later than planned).
     #[serde(with = "humantime_serde")]
     pub start: Duration,
+    pub lasts: Lasts,
     /// When the fault was healed; `None` if it never healed (the run was cut short).
     #[serde(with = "humantime_serde")]
     pub healed: Option<Duration>,
     /// Why applying or healing failed, if it did.
     pub error: Option<String>,
+    /// It took effect (applying it did not fail).
+    #[serde(default)]
+    pub applied: bool,
+    /// It never ran: the workload had ended before its time came.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+    #[serde(default)]
+    pub observed: Observed,
+}
+
+/// The pool's sessions as the server listed them at one moment (the harness's own admin
+/// connection reads the processlist; it never goes through the proxy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSample {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// The app user's sessions.
+    pub sessions: Vec<Session>,
+    /// Every connection the server had open, the harness's included.
+    pub total: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: i64,
+    /// `Command = Sleep`: sitting idle in the pool.
+    pub sleeping: bool,
+    /// How long it has been in its current state.
+    pub idle_ms: u64,
 }
 
 /// What the pool said about itself at one moment.
@@ -258,6 +455,9 @@ pub struct History {
     pub ops: Vec<OpRecord>,
     pub faults: Vec<FaultRecord>,
     pub samples: Vec<PoolSample>,
+    /// The server's view of the pool's sessions, sampled through the run.
+    #[serde(default)]
+    pub sessions: Vec<SessionSample>,
     /// When the workload stopped issuing requests.
     #[serde(with = "humantime_serde")]
     pub workload_end: Duration,
@@ -270,6 +470,10 @@ pub struct History {
     /// Set when the run was cut short (Ctrl-C, a harness error); checkers then say Unknown.
     pub interrupted: Option<String>,
     pub workers: u32,
+    /// The workload's `leak_every`: leaks are chaos the workload injects, so a run that
+    /// planned them must show one.
+    #[serde(default)]
+    pub leak_every: Option<u64>,
 }
 
 impl History {
@@ -299,6 +503,7 @@ struct Log {
     ops: Vec<OpRecord>,
     faults: Vec<FaultRecord>,
     samples: Vec<PoolSample>,
+    sessions: Vec<SessionSample>,
 }
 
 /// Append-only handle to the history of a running run; cheap to clone.
@@ -347,21 +552,59 @@ impl Recorder {
         sample
     }
 
-    pub fn fault_started(&self, name: &str, kind: &str, detail: &str) -> FaultId {
+    pub fn sessions(&self, sessions: Vec<Session>, total: u32) {
+        let at = self.now();
+        self.lock().sessions.push(SessionSample {
+            at,
+            sessions,
+            total,
+        });
+    }
+
+    /// A fault the schedule asked for at `planned`; its start is set when it takes effect.
+    pub fn fault_planned(
+        &self,
+        name: &str,
+        kind: FaultKind,
+        planned: Duration,
+        lasts: Lasts,
+    ) -> FaultId {
         let mut log = self.lock();
         log.faults.push(FaultRecord {
             name: name.to_string(),
-            kind: kind.to_string(),
-            detail: detail.to_string(),
-            start: self.start.elapsed(),
+            kind,
+            detail: String::new(),
+            planned,
+            start: planned,
+            lasts,
             healed: None,
             error: None,
+            applied: false,
+            skipped: false,
+            observed: Observed::Nothing,
         });
         FaultId(log.faults.len() - 1)
     }
 
-    pub fn fault_detail(&self, id: FaultId, detail: String) {
-        self.lock().faults[id.0].detail = detail;
+    /// The fault took effect at `at` (a time from [`Recorder::now`]).
+    pub fn fault_applied(&self, id: FaultId, at: Duration, detail: String, observed: Observed) {
+        let mut log = self.lock();
+        let f = &mut log.faults[id.0];
+        f.start = at;
+        f.detail = detail;
+        f.observed = observed;
+        f.applied = true;
+    }
+
+    pub fn fault_observed(&self, id: FaultId, observed: Observed) {
+        self.lock().faults[id.0].observed = observed;
+    }
+
+    pub fn fault_skipped(&self, id: FaultId, why: String) {
+        let mut log = self.lock();
+        let f = &mut log.faults[id.0];
+        f.skipped = true;
+        f.detail = why;
     }
 
     pub fn fault_healed(&self, id: FaultId) {
@@ -387,12 +630,14 @@ impl Recorder {
             ops,
             faults: log.faults.clone(),
             samples: log.samples.clone(),
+            sessions: log.sessions.clone(),
             workload_end: ending.workload_end,
             settled: ending.settled,
             baseline: ending.baseline,
             final_read: ending.final_read,
             interrupted: ending.interrupted,
             workers: ending.workers,
+            leak_every: ending.leak_every,
         }
     }
 
@@ -417,6 +662,7 @@ pub struct Ending {
     pub final_read: Option<FinalRead>,
     pub interrupted: Option<String>,
     pub workers: u32,
+    pub leak_every: Option<u64>,
 }
 
 #[cfg(test)]

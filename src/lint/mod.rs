@@ -17,8 +17,32 @@ use crate::workload::WorkloadSpec;
 pub struct Lint {
     pub rule: &'static str,
     pub message: String,
-    /// The class this configuration should produce, if it predicts one.
-    pub predicts: Option<ErrorClass>,
+    /// The class this configuration should produce, and where, if it predicts one.
+    pub predicts: Option<Prediction>,
+}
+
+/// A class the run should show, and the place that would show it: the run confirms a
+/// lint only there (see `check::outcome`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    pub class: ErrorClass,
+    pub place: Where,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Where {
+    /// In (or just after) the windows of these faults, by suite name.
+    Faults(Vec<String>),
+    /// Anywhere in the run (think gaps between every request, every request's checkouts).
+    Anywhere,
+    /// After the first leaked checkout.
+    AfterLeaks,
+    /// Once the server's connections reach this limit.
+    ServerLimit(u32),
+}
+
+fn predict(class: ErrorClass, place: Where) -> Option<Prediction> {
+    Some(Prediction { class, place })
 }
 
 fn fmt(d: Duration) -> String {
@@ -38,22 +62,24 @@ pub fn lint(
 ) -> Vec<Lint> {
     let mut out = Vec::new();
     let wait = server.wait_timeout();
-    // The shortest wait_timeout any session may get during the run.
     let lowered = faults.iter().find_map(|f| match &f.fault {
-        Fault::SetGlobal { variable, value } if variable == "wait_timeout" => value
-            .parse::<u64>()
-            .ok()
-            .map(|s| (f, Duration::from_secs(s))),
+        Fault::WaitTimeout { value } => Some((f, *value)),
         _ => None,
     });
+    // The wait_timeout the pool's sessions carry at time t. Sessions keep the value they
+    // were opened with; the pool's own sessions are all opened after a lowering only once
+    // it has recycled them (its lifetime later), so a quiet spell before that is still
+    // under the old value.
+    let carried = |t: Duration| match (lowered, pool.max_lifetime) {
+        (Some((f, value)), Some(life)) if t >= f.at + life => value.min(wait),
+        _ => wait,
+    };
     let shortest = lowered.map_or(wait, |(_, l)| l.min(wait));
-    let longest_idle = faults
+    let nights: Vec<&FaultSpec> = faults
         .iter()
-        .filter(|f| f.fault == Fault::Idle)
-        .filter_map(|f| f.duration)
-        .chain([workload.think])
-        .max()
-        .unwrap_or_default();
+        .filter(|f| f.fault == Fault::Idle && f.duration() > carried(f.at))
+        .collect();
+    let think_gap = workload.think > shortest;
 
     let outlives = |d: Option<Duration>| d.is_none_or(|d| d >= shortest);
     if !pool.test_before_acquire && outlives(pool.max_lifetime) && outlives(pool.idle_timeout) {
@@ -68,13 +94,34 @@ pub fn lint(
             pool.word(Setting::PrePing),
             fmt(shortest),
         );
-        let predicts = (longest_idle > shortest).then_some(ErrorClass::GoneAway);
-        let message = match predicts {
-            Some(_) => format!(
-                "{message}; the workload idles for {}, so expect gone_away",
-                fmt(longest_idle)
-            ),
-            None => format!("{message}; this workload never idles that long"),
+        let (message, predicts) = if think_gap {
+            (
+                format!(
+                    "{message}; every worker idles {} between requests, so expect gone_away throughout",
+                    fmt(workload.think)
+                ),
+                predict(ErrorClass::GoneAway, Where::Anywhere),
+            )
+        } else if !nights.is_empty() {
+            let named: Vec<String> = nights
+                .iter()
+                .map(|f| format!("`{}` ({} idle)", f.name, fmt(f.duration())))
+                .collect();
+            (
+                format!(
+                    "{message}; the workload idles past it in {}, so expect gone_away there",
+                    named.join(", ")
+                ),
+                predict(
+                    ErrorClass::GoneAway,
+                    Where::Faults(nights.iter().map(|f| f.name.clone()).collect()),
+                ),
+            )
+        } else {
+            (
+                format!("{message}; this workload never idles that long under that setting"),
+                None,
+            )
         };
         out.push(Lint {
             rule: "stale-connections",
@@ -101,9 +148,7 @@ pub fn lint(
     let server_max = faults
         .iter()
         .find_map(|f| match &f.fault {
-            Fault::SetGlobal { variable, value } if variable == "max_connections" => {
-                value.parse::<u32>().ok()
-            }
+            Fault::MaxConnections { value } => Some(*value),
             _ => None,
         })
         .map_or(server.max_connections(), |m| {
@@ -119,7 +164,10 @@ pub fn lint(
                 pool.word(Setting::Max),
                 server_max
             ),
-            predicts: Some(ErrorClass::TooManyConnections),
+            predicts: predict(
+                ErrorClass::TooManyConnections,
+                Where::ServerLimit(server_max),
+            ),
         });
     }
 
@@ -134,7 +182,7 @@ pub fn lint(
                 pool.word(Setting::Acquire),
                 fmt(pool.acquire_timeout)
             ),
-            predicts: Some(ErrorClass::CheckoutTimeout),
+            predicts: predict(ErrorClass::CheckoutTimeout, Where::AfterLeaks),
         });
     }
 
@@ -151,7 +199,7 @@ pub fn lint(
                 pool.word(Setting::Acquire),
                 fmt(pool.acquire_timeout)
             ),
-            predicts: Some(ErrorClass::CheckoutTimeout),
+            predicts: predict(ErrorClass::CheckoutTimeout, Where::Anywhere),
         });
     }
 
@@ -188,10 +236,11 @@ mod tests {
             name: "night".into(),
             fault: Fault::Idle,
             at: Duration::from_secs(1),
-            duration: Some(Duration::from_secs_f64(secs)),
+            lasts: crate::history::Lasts::For(Duration::from_secs_f64(secs)),
             repeat: None,
             jitter: Duration::ZERO,
             tolerate: BTreeSet::new(),
+            expect_no_effect: false,
         }
     }
 
@@ -210,7 +259,10 @@ mod tests {
             .iter()
             .find(|l| l.rule == "stale-connections")
             .expect("flagged");
-        assert_eq!(stale.predicts, Some(ErrorClass::GoneAway));
+        assert_eq!(
+            stale.predicts,
+            predict(ErrorClass::GoneAway, Where::Faults(vec!["night".into()]))
+        );
         assert!(
             stale.message.contains("pool_recycle (2h)")
                 && stale.message.contains("wait_timeout (2s)"),
@@ -274,7 +326,7 @@ mod tests {
         s.settings.insert("max_connections".into(), "10".into());
         let rules: Vec<_> = lint(&pool, &s, &w, &[])
             .into_iter()
-            .map(|l| (l.rule, l.predicts))
+            .map(|l| (l.rule, l.predicts.map(|p| p.class)))
             .collect();
         assert!(
             rules.contains(&("leaked-checkouts", Some(ErrorClass::CheckoutTimeout))),

@@ -64,6 +64,8 @@ pub(crate) fn router(registry: Arc<Registry>) -> Router {
                 .patch(update_toxic)
                 .delete(delete_toxic),
         )
+        // goneaway's extension: what a toxic has done (Toxiproxy answers 404).
+        .route("/proxies/{proxy}/toxics/{toxic}/stats", get(toxic_stats))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(stop_browsers))
@@ -139,6 +141,10 @@ async fn add_toxic(State(reg): Reg, Path(proxy): Path<String>, body: Bytes) -> R
 
 async fn show_toxic(State(reg): Reg, Path((proxy, toxic)): Path<(String, String)>) -> Response {
     reply(reg.show_toxic(&proxy, &toxic).await)
+}
+
+async fn toxic_stats(State(reg): Reg, Path((proxy, toxic)): Path<(String, String)>) -> Response {
+    reply(reg.toxic_stats(&proxy, &toxic).await)
 }
 
 async fn update_toxic(

@@ -715,6 +715,39 @@ impl Client {
         .await
     }
 
+    /// What a toxic has done so far, as goneaway's embedded proxy counts it; `None` from
+    /// a proxy that does not count (a real Toxiproxy answers 404 for the call).
+    pub async fn toxic_counts(
+        &self,
+        proxy: &str,
+        toxic: &str,
+    ) -> Result<Option<crate::history::ToxicCounts>, ClientError> {
+        let (proxy, toxic) = (proxy.to_owned(), toxic.to_owned());
+        self.blocking("read toxic stats", move |i| {
+            let (status, resp) = i.raw(
+                "read toxic stats",
+                reqwest::Method::GET,
+                &["proxies", &proxy, "toxics", &toxic, "stats"],
+                None,
+            )?;
+            if !(200..300).contains(&status) {
+                return Ok(None);
+            }
+            let n = |k: &str| resp.get(k).and_then(Value::as_u64);
+            Ok(match (n("connections"), n("bytes"), n("events")) {
+                (Some(connections), Some(bytes), Some(events)) => {
+                    Some(crate::history::ToxicCounts {
+                        connections,
+                        bytes,
+                        events,
+                    })
+                }
+                _ => None,
+            })
+        })
+        .await
+    }
+
     /// Remove one toxic.
     pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ClientError> {
         let (proxy, toxic) = (proxy.to_owned(), toxic.to_owned());

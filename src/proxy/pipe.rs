@@ -79,14 +79,18 @@ struct ToxicState {
     slice_len: Option<usize>,
     /// reset_peer: when data (or the close) first reached the toxic.
     reset_armed: Option<Instant>,
+    /// This direction is already in the toxic's count of connections it acted on.
+    counted: bool,
 }
 
+/// The next thing a direction does; the toxic that causes it (its uid) is named so that
+/// the toxic's own counts say what it did.
 enum Action {
     Write { len: usize, bw: Vec<(u64, Instant)> },
-    Drop { arm_reset: Option<u64> },
-    Close,
-    Reset,
-    Eof,
+    Drop { by: u64, arm_reset: bool },
+    Close { by: Option<u64> },
+    Reset { by: u64 },
+    Eof { delayed_by: Vec<u64> },
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -172,6 +176,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                             slicer_next: None,
                             slice_len: None,
                             reset_armed: None,
+                            counted: false,
                         },
                     );
                 }
@@ -254,17 +259,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                         at = at.max(next);
                     }
                 }
-                ToxicKind::Timeout { .. } => return Some((at, Action::Drop { arm_reset: None })),
+                ToxicKind::Timeout { .. } => {
+                    return Some((
+                        at,
+                        Action::Drop {
+                            by: t.uid,
+                            arm_reset: false,
+                        },
+                    ));
+                }
                 ToxicKind::ResetPeer { .. } => {
                     return Some((
                         at,
                         Action::Drop {
-                            arm_reset: Some(t.uid),
+                            by: t.uid,
+                            arm_reset: true,
                         },
                     ));
                 }
                 ToxicKind::LimitData { bytes } if st.transmitted >= bytes => {
-                    return Some((at, Action::Close));
+                    return Some((at, Action::Close { by: Some(t.uid) }));
                 }
                 _ => {}
             }
@@ -282,6 +296,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
         };
         let queue_empty = self.queue.is_empty();
         let mut eof_at = self.eof_at.filter(|_| queue_empty);
+        let mut delayed_by = Vec::new();
         for t in &self.chain.toxics {
             let Some(st) = self.states.get(&t.uid) else {
                 continue;
@@ -291,27 +306,41 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
             }
             match t.kind {
                 ToxicKind::Timeout { timeout } if timeout > 0 => {
-                    consider(st.since + ms(timeout), Action::Close);
+                    consider(st.since + ms(timeout), Action::Close { by: Some(t.uid) });
                 }
                 ToxicKind::ResetPeer { timeout } => {
                     // Data, or the close itself, arms the reset.
                     if let Some(armed) = st.reset_armed.or(eof_at) {
-                        consider(armed + ms(timeout), Action::Reset);
+                        consider(armed + ms(timeout), Action::Reset { by: t.uid });
                         eof_at = None;
                     }
                 }
                 ToxicKind::SlowClose { delay } => {
                     if let Some(e) = eof_at.as_mut() {
                         *e += ms(delay);
+                        if delay > 0 {
+                            delayed_by.push(t.uid);
+                        }
                     }
                 }
                 _ => {}
             }
         }
         if let Some(at) = eof_at {
-            consider(at, Action::Eof);
+            consider(at, Action::Eof { delayed_by });
         }
         best
+    }
+
+    /// The stats of a toxic acting on this direction, counting the direction once.
+    fn acted(&mut self, uid: u64) -> Option<Arc<super::toxic::ToxicStats>> {
+        let t = self.chain.toxics.iter().find(|t| t.uid == uid)?;
+        let st = self.states.get_mut(&uid)?;
+        if !st.counted {
+            st.counted = true;
+            t.stats.connection();
+        }
+        Some(t.stats.clone())
     }
 
     async fn perform(&mut self, action: Action) -> Option<End> {
@@ -332,7 +361,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                 }
                 self.queued -= len;
                 let after = Instant::now();
-                let mut limit_reached = false;
+                let mut limit_reached = None;
+                let mut shaped = Vec::new();
                 for t in &self.chain.toxics {
                     let Some(st) = self.states.get_mut(&t.uid) else {
                         continue;
@@ -344,12 +374,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                         ToxicKind::Slicer { delay, .. } => {
                             st.slicer_next = Some(after + us(delay));
                             st.slice_len = None;
+                            shaped.push(t.uid);
                         }
                         ToxicKind::LimitData { bytes } => {
                             st.transmitted += len as u64;
-                            limit_reached |= st.transmitted >= bytes;
+                            if st.transmitted >= bytes {
+                                limit_reached = Some(t.uid);
+                            }
                         }
+                        ToxicKind::Latency { latency, jitter } if latency > 0 || jitter > 0 => {
+                            shaped.push(t.uid);
+                        }
+                        ToxicKind::Bandwidth { rate } if rate > 0 => shaped.push(t.uid),
                         _ => {}
+                    }
+                }
+                for uid in shaped {
+                    if let Some(stats) = self.acted(uid) {
+                        stats.bytes(len);
                     }
                 }
                 for (uid, free) in bw {
@@ -357,20 +399,43 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                         st.bw_free = Some(free);
                     }
                 }
-                limit_reached.then_some(End::Close)
-            }
-            Action::Drop { arm_reset } => {
-                if let Some(chunk) = self.queue.pop_front() {
-                    self.queued -= chunk.data.len() - chunk.pos;
+                let uid = limit_reached?;
+                if let Some(stats) = self.acted(uid) {
+                    stats.event();
                 }
-                if let Some(st) = arm_reset.and_then(|uid| self.states.get_mut(&uid)) {
+                Some(End::Close)
+            }
+            Action::Drop { by, arm_reset } => {
+                if let Some(chunk) = self.queue.pop_front() {
+                    let n = chunk.data.len() - chunk.pos;
+                    self.queued -= n;
+                    if let Some(stats) = self.acted(by) {
+                        stats.bytes(n);
+                    }
+                }
+                if let Some(st) = arm_reset.then(|| self.states.get_mut(&by)).flatten() {
                     st.reset_armed.get_or_insert_with(Instant::now);
                 }
                 None
             }
-            Action::Close => Some(End::Close),
-            Action::Reset => Some(End::Reset),
-            Action::Eof => {
+            Action::Close { by } => {
+                if let Some(stats) = by.and_then(|uid| self.acted(uid)) {
+                    stats.event();
+                }
+                Some(End::Close)
+            }
+            Action::Reset { by } => {
+                if let Some(stats) = self.acted(by) {
+                    stats.event();
+                }
+                Some(End::Reset)
+            }
+            Action::Eof { delayed_by } => {
+                for uid in delayed_by {
+                    if let Some(stats) = self.acted(uid) {
+                        stats.event();
+                    }
+                }
                 let _ = self.dst.shutdown().await;
                 Some(End::Eof)
             }

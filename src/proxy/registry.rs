@@ -221,6 +221,7 @@ impl ProxyState {
                     version: t.version,
                     toxicity: t.toxicity,
                     kind: t.kind.clone(),
+                    stats: t.stats.clone(),
                 })
                 .collect();
             tx.send_replace(Arc::new(Chain { toxics }));
@@ -522,6 +523,7 @@ impl Registry {
             kind,
             uid,
             version: uid,
+            stats: Default::default(),
         };
         let shown = toxic.to_json();
         proxy.toxics.push(toxic);
@@ -537,6 +539,15 @@ impl Registry {
             .find_toxic(toxic)
             .ok_or_else(ApiError::toxic_not_found)?;
         Ok((200, proxy.toxics[i].to_json()))
+    }
+
+    pub(crate) async fn toxic_stats(&self, name: &str, toxic: &str) -> ApiResult {
+        let proxies = self.proxies.lock().await;
+        let proxy = proxies.get(name).ok_or_else(ApiError::proxy_not_found)?;
+        let i = proxy
+            .find_toxic(toxic)
+            .ok_or_else(ApiError::toxic_not_found)?;
+        Ok((200, proxy.toxics[i].stats_json()))
     }
 
     pub(crate) async fn update_toxic(&self, name: &str, toxic: &str, body: &[u8]) -> ApiResult {

@@ -4,7 +4,12 @@
 //! re-reads the current chain of these descriptions for every chunk, so a change made
 //! through the API reaches connections that are already open.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::{Map, Value, json};
+
+use crate::history::ToxicCounts;
 
 /// Which way bytes flow through a proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,6 +181,40 @@ pub(crate) struct Toxic {
     /// Changes on every update, so a connection knows to re-roll toxicity and restart
     /// the toxic's timers, as Toxiproxy restarts a toxic's pipe on update.
     pub version: u64,
+    /// What the toxic has done so far, across its connections and updates.
+    pub stats: Arc<ToxicStats>,
+}
+
+/// A toxic's own counts, updated by every connection it acts on: the evidence that a
+/// network fault touched something (a latency toxic added during a quiet spell delays
+/// no byte, and a run must not pass on it).
+#[derive(Debug, Default)]
+pub(crate) struct ToxicStats {
+    connections: AtomicU64,
+    bytes: AtomicU64,
+    events: AtomicU64,
+}
+
+impl ToxicStats {
+    /// A connection direction this toxic acts on for the first time.
+    pub fn connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Bytes delayed, throttled, sliced or swallowed.
+    pub fn bytes(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// A connection closed or reset by the toxic, or whose close it held back.
+    pub fn event(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn counts(&self) -> ToxicCounts {
+        ToxicCounts {
+            connections: self.connections.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Toxic {
@@ -187,6 +226,12 @@ impl Toxic {
             "stream": self.stream.as_str(),
             "toxicity": self.toxicity,
         })
+    }
+
+    /// goneaway's extension (`GET …/toxics/{name}/stats`); Toxiproxy has no such call.
+    pub fn stats_json(&self) -> Value {
+        let c = self.stats.counts();
+        json!({ "connections": c.connections, "bytes": c.bytes, "events": c.events })
     }
 }
 
@@ -203,6 +248,7 @@ pub(crate) struct ChainToxic {
     pub version: u64,
     pub toxicity: f32,
     pub kind: ToxicKind,
+    pub stats: Arc<ToxicStats>,
 }
 
 /// Parse a toxicity value: a number in [0, 1].

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{self, CheckResult, Expected, Judgement, Verdict};
+use crate::check::{self, CheckResult, Expect, Expected, Judgement, Verdict};
 use crate::history::{ErrorClass, History};
 use crate::lint::Lint;
 
@@ -53,7 +53,8 @@ pub struct StableLint {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicts: Option<ErrorClass>,
-    /// `confirmed` or `refuted` by the run, for lints that predict something.
+    /// `confirmed`, `refuted` or `not exercised` by the run, for lints that predict
+    /// something.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }
@@ -94,8 +95,11 @@ pub struct Latency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorCount {
     pub class: ErrorClass,
-    /// The fault window it fell in, or none.
+    /// The fault it is blamed on, or none.
     pub window: Option<String>,
+    /// Where it fell, in words: `during `crash``, `after `crash` (grace)`, …
+    #[serde(default)]
+    pub place: String,
     pub count: u64,
     pub tolerated: bool,
     #[serde(with = "humantime_serde")]
@@ -108,14 +112,25 @@ pub struct FaultOutcome {
     pub name: String,
     pub kind: String,
     pub detail: String,
+    /// When the schedule asked for it.
+    #[serde(default, with = "humantime_serde")]
+    pub planned: Option<Duration>,
+    /// When it took effect.
     #[serde(with = "humantime_serde")]
     pub start: Duration,
     #[serde(with = "humantime_serde")]
     pub healed: Option<Duration>,
     pub error: Option<String>,
-    /// The slowest worker's time from heal to its first success.
+    /// What it touched (or did not), as the evidence rules read it.
+    #[serde(default)]
+    pub evidence: String,
+    /// The slowest worker's time from heal to its lasting recovery, only when every
+    /// worker recovered.
     #[serde(with = "humantime_serde")]
     pub recovery: Option<Duration>,
+    /// Workers that did not recover (or made no request) after the heal.
+    #[serde(default)]
+    pub not_recovered: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,9 +140,15 @@ pub struct MeasuredFinding {
     pub detail: String,
 }
 
-/// What the report needs to know besides the history and verdicts.
+/// What the report needs to know besides the history and verdicts; the run hands it over
+/// (the report never sees the suite).
 pub struct Context<'a> {
-    pub suite: &'a crate::Suite,
+    pub suite: String,
+    pub description: String,
+    pub expect: &'a Expect,
+    pub backend: String,
+    /// The command that reproduces the run.
+    pub reproduce: String,
     pub seed: u64,
     pub server_version: String,
     pub pool: String,
@@ -143,13 +164,11 @@ impl Report {
         checks: &[CheckResult],
         judgement: Judgement,
     ) -> Report {
-        let e = &cx.suite.expect;
-        let seen: std::collections::BTreeSet<ErrorClass> =
-            h.failures().filter_map(|o| o.class()).collect();
+        let e = cx.expect;
         let complete = h.interrupted.is_none();
         let stable = Stable {
-            suite: cx.suite.name.clone(),
-            description: cx.suite.description.clone(),
+            suite: cx.suite.clone(),
+            description: cx.description.clone(),
             expected: e.verdict,
             verdict: judgement.verdict,
             met: judgement.met,
@@ -173,15 +192,12 @@ impl Report {
                 .map(|l| StableLint {
                     rule: l.rule.to_string(),
                     message: l.message.clone(),
-                    predicts: l.predicts,
-                    outcome: l.predicts.filter(|_| complete).map(|c| {
-                        if seen.contains(&c) {
-                            "confirmed"
-                        } else {
-                            "refuted"
-                        }
-                        .to_string()
-                    }),
+                    predicts: l.predicts.as_ref().map(|p| p.class),
+                    outcome: l
+                        .predicts
+                        .as_ref()
+                        .filter(|_| complete)
+                        .map(|p| check::outcome(p, h, e).name().to_string()),
                 })
                 .collect(),
         };
@@ -190,7 +206,8 @@ impl Report {
             .into_iter()
             .map(|g| ErrorCount {
                 class: g.class,
-                window: g.window,
+                window: g.place.blamed().map(str::to_string),
+                place: g.place.describe(),
                 count: g.ops.len() as u64,
                 tolerated: g.tolerated,
                 first_at: g.ops[0].start,
@@ -215,34 +232,34 @@ impl Report {
                 latencies[((latencies.len() - 1) as f64 * p).round() as usize]
             }
         };
+        let recoveries = check::recoveries(h, e);
         let faults = h
             .faults
             .iter()
-            .map(|f| FaultOutcome {
-                name: f.name.clone(),
-                kind: f.kind.clone(),
-                detail: f.detail.clone(),
-                start: f.start,
-                healed: f.healed,
-                error: f.error.clone(),
-                recovery: f.healed.and_then(|healed| {
-                    (0..h.workers)
-                        .filter_map(|w| h.first_success_after(w, healed).map(|o| o.end - healed))
-                        .max()
-                }),
+            .map(|f| {
+                let rec = recoveries.iter().find(|r| r.fault == f.name);
+                FaultOutcome {
+                    name: f.name.clone(),
+                    kind: f.kind.to_string(),
+                    detail: f.detail.clone(),
+                    planned: Some(f.planned),
+                    start: f.start,
+                    healed: f.healed,
+                    error: f.error.clone(),
+                    evidence: if f.applied {
+                        check::evidence(f, h).what
+                    } else {
+                        String::new()
+                    },
+                    recovery: rec.and_then(|r| r.all_within()),
+                    not_recovered: rec.map_or(0, |r| r.not_recovered() as u32),
+                }
             })
             .collect();
-        let mut reproduce = format!(
-            "goneaway run {} --seed {}",
-            origin_arg(&cx.suite.origin),
-            cx.seed
-        );
-        if cx.suite.server.backend != cx.suite.declared_backend {
-            reproduce.push_str(&format!(" --backend {}", cx.suite.server.backend));
-        }
+        let reproduce = cx.reproduce;
         let measured = Measured {
             seed: cx.seed,
-            backend: cx.suite.server.backend.to_string(),
+            backend: cx.backend,
             server_version: cx.server_version,
             pool: cx.pool,
             started_at: cx.started_at,
@@ -316,8 +333,4 @@ impl Report {
         std::os::unix::fs::symlink(target, &latest)?;
         Ok(out)
     }
-}
-
-fn origin_arg(origin: &str) -> &str {
-    origin.strip_prefix("builtin:").unwrap_or(origin)
 }

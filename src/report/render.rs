@@ -65,18 +65,29 @@ pub fn human(r: &Report) -> String {
             let healed = f.healed.map_or("never healed".to_string(), |h| {
                 format!("healed {:.2}s", h.as_secs_f64())
             });
-            let recovery = f.recovery.map_or(String::new(), |r| {
-                format!(", recovered in {:.2}s", r.as_secs_f64())
-            });
+            let recovery = match (f.recovery, f.not_recovered) {
+                (Some(r), _) => format!(", recovered in {:.2}s", r.as_secs_f64()),
+                (None, 0) => String::new(),
+                (None, k) => format!(", {k} worker(s) did not recover"),
+            };
+            let late = match f.planned {
+                Some(p) if f.start > p + crate::check::LATE => {
+                    format!(" (planned {:.2}s: late)", p.as_secs_f64())
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 o,
-                "  {:<16} at {:.2}s, {}{}: {}",
+                "  {:<16} at {:.2}s{late}, {}{}: {}",
                 f.name,
                 f.start.as_secs_f64(),
                 healed,
                 recovery,
                 f.detail
             );
+            if !f.evidence.is_empty() {
+                let _ = writeln!(o, "  {:<16} touched: {}", "", f.evidence);
+            }
             if let Some(e) = &f.error {
                 let _ = writeln!(o, "  {:<16} error: {e}", "");
             }
@@ -85,12 +96,7 @@ pub fn human(r: &Report) -> String {
     if !m.errors.is_empty() {
         let _ = writeln!(o, "\nerrors the application saw");
         for e in &m.errors {
-            let place = e
-                .window
-                .as_ref()
-                .map_or("outside fault windows".to_string(), |w| {
-                    format!("during {w}")
-                });
+            let place = &e.place;
             let tol = if e.tolerated {
                 "tolerated"
             } else {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
@@ -11,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::check;
 use crate::error::Error;
-use crate::fault::{FaultCx, Nemesis, NetPath};
-use crate::history::{Ending, FinalRead, PoolSample, Recorder};
+use crate::fault::{FaultCx, NetPath};
+use crate::history::{Ending, FinalRead, PoolSample, Recorder, Session};
 use crate::lint;
+use crate::nemesis::Nemesis;
 use crate::pool::{Pool, PoolSpec};
 use crate::proxy::ProxyServer;
 use crate::proxy::client::Client;
@@ -144,12 +146,14 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     let until = CancellationToken::new();
     let deadline_cancel = opts.cancel.child_token();
+    let sampler_session = Arc::new(AtomicI64::new(-1));
     let nemesis = Nemesis {
         cx: FaultCx {
             server: server.clone(),
             app_user: app.user.clone(),
             gate: gate.clone(),
             net: net.as_ref().map(|n| n.path.clone()),
+            harness_session: sampler_session.clone(),
         },
         recorder: recorder.clone(),
     };
@@ -166,6 +170,13 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             }
         })
     };
+    let sessions = tokio::spawn(sample_sessions(
+        server.clone(),
+        app.user.clone(),
+        recorder.clone(),
+        sampler_session,
+        until.clone(),
+    ));
     let bound = suite.workload.duration + SLACK;
     let watchdog = {
         let cancel = deadline_cancel.clone();
@@ -194,6 +205,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         nemesis.run(plan, deadline_cancel.clone(), until.clone()),
     );
     sampler.abort();
+    sessions.abort();
     let interrupted = if opts.cancel.is_cancelled() {
         Some("interrupted (Ctrl-C or the caller cancelled the run)".to_string())
     } else if deadline_cancel.is_cancelled() {
@@ -225,6 +237,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         final_read,
         interrupted,
         workers: suite.workload.workers,
+        leak_every: suite.workload.leak_every,
     });
     let server_version = server.version();
     drop(nemesis);
@@ -235,8 +248,22 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
 
     let checks = check::check(&history, &suite.expect);
     let judgement = check::judge(&history, &suite.expect, &checks);
+    let mut reproduce = format!(
+        "goneaway run {} --seed {seed}",
+        suite
+            .origin
+            .strip_prefix("builtin:")
+            .unwrap_or(&suite.origin)
+    );
+    if suite.server.backend != suite.declared_backend {
+        reproduce.push_str(&format!(" --backend {}", suite.server.backend));
+    }
     let cx = Context {
-        suite,
+        suite: suite.name.clone(),
+        description: suite.description.clone(),
+        expect: &suite.expect,
+        backend: suite.server.backend.to_string(),
+        reproduce,
         seed,
         server_version,
         pool: pool_desc,
@@ -367,4 +394,87 @@ async fn final_read(server: &dyn Server, ids: IdSpace) -> FinalRead {
     FinalRead::Failed(format!(
         "could not read the writes table back within 30s: {last}"
     ))
+}
+
+/// How often the server's sessions are listed.
+const SESSION_PERIOD: Duration = Duration::from_millis(200);
+
+/// List the app user's sessions on the server every [`SESSION_PERIOD`], through the
+/// harness's own admin connection (never the proxy), into the history: the server's side
+/// of what the pool did, which is how the checkers see connections closed behind the
+/// pool's back. Bounded in every step; while the server is down or frozen it records
+/// nothing and tries again.
+async fn sample_sessions(
+    server: Arc<dyn Server>,
+    user: String,
+    recorder: Recorder,
+    own_id: Arc<AtomicI64>,
+    until: CancellationToken,
+) {
+    const STEP: Duration = Duration::from_secs(1);
+    let admin = server.admin();
+    let mut conn: Option<sqlx::mysql::MySqlConnection> = None;
+    // MariaDB lists idle time in milliseconds; MySQL only in seconds.
+    let mut millis = true;
+    let mut tick = tokio::time::interval(SESSION_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = until.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if conn.is_none() {
+            conn = match tokio::time::timeout(STEP, admin_connect(&admin)).await {
+                Ok(Ok(mut c)) => {
+                    let id: Option<u64> = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                        .fetch_one(&mut c)
+                        .await
+                        .ok();
+                    own_id.store(id.map_or(-1, |i| i as i64), Ordering::Relaxed);
+                    Some(c)
+                }
+                _ => None,
+            };
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let time = if millis {
+            "CAST(TIME_MS AS UNSIGNED)"
+        } else {
+            "TIME * 1000"
+        };
+        let sql = format!(
+            "SELECT ID, USER, COMMAND, {time} FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
+        );
+        let rows = tokio::time::timeout(
+            STEP,
+            sqlx::query_as::<_, (i64, Option<String>, Option<String>, u64)>(sqlx::AssertSqlSafe(
+                sql,
+            ))
+            .fetch_all(c),
+        )
+        .await;
+        match rows {
+            Ok(Ok(rows)) => {
+                let total = rows.len() as u32 + 1;
+                let sessions = rows
+                    .into_iter()
+                    .filter(|(_, u, _, _)| u.as_deref() == Some(user.as_str()))
+                    .map(|(id, _, command, ms)| Session {
+                        id,
+                        sleeping: command.as_deref() == Some("Sleep"),
+                        idle_ms: ms,
+                    })
+                    .collect();
+                recorder.sessions(sessions, total);
+            }
+            Ok(Err(e)) => {
+                if millis && e.to_string().contains("TIME_MS") {
+                    millis = false;
+                } else {
+                    conn = None;
+                }
+            }
+            Err(_) => conn = None,
+        }
+    }
 }

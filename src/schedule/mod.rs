@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::fault::Fault;
-use crate::history::ErrorClass;
+use crate::history::{ErrorClass, Lasts};
 
 /// One `[[fault]]` of a suite, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,14 +16,17 @@ pub struct FaultSpec {
     pub name: String,
     pub fault: Fault,
     pub at: Duration,
-    /// How long the fault lasts before it heals; `None` for instant faults (kill) and
-    /// settings that stay until the run ends.
-    pub duration: Option<Duration>,
+    /// How long the fault lasts: a duration, instant (a kill), or until the workload
+    /// ends (a setting given no duration).
+    pub lasts: Lasts,
     pub repeat: Option<Repeat>,
     /// Each occurrence moves later by up to this much, drawn from the seed.
     pub jitter: Duration,
     /// Error classes tolerated in this fault's window on top of the suite's.
     pub tolerate: BTreeSet<ErrorClass>,
+    /// `effect = "none"`: a control that must touch nothing (a quiet spell under the old
+    /// setting, say).
+    pub expect_no_effect: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,7 +40,15 @@ impl FaultSpec {
     /// The latest moment an occurrence of this fault can heal.
     pub fn latest_heal(&self) -> Duration {
         let extra = self.repeat.map_or(Duration::ZERO, |r| r.every * r.times);
-        self.at + extra + self.jitter + self.duration.unwrap_or_default()
+        self.at + extra + self.jitter + self.duration()
+    }
+
+    /// How long one occurrence lasts (zero for instant and until-the-end faults).
+    pub fn duration(&self) -> Duration {
+        match self.lasts {
+            Lasts::For(d) => d,
+            Lasts::Instant | Lasts::UntilEnd => Duration::ZERO,
+        }
     }
 }
 
@@ -50,8 +61,7 @@ pub struct Planned {
     pub spec: String,
     pub fault: Fault,
     pub at: Duration,
-    pub duration: Option<Duration>,
-    pub tolerate: BTreeSet<ErrorClass>,
+    pub lasts: Lasts,
 }
 
 /// Expand repeats and draw jitter; sorted by time.
@@ -76,8 +86,7 @@ pub fn plan(faults: &[FaultSpec], seed: u64) -> Vec<Planned> {
                 spec: f.name.clone(),
                 fault: f.fault.clone(),
                 at: base + jitter,
-                duration: f.duration,
-                tolerate: f.tolerate.clone(),
+                lasts: f.lasts,
             });
         }
     }
@@ -95,13 +104,14 @@ mod tests {
             name: "f".into(),
             fault: Fault::Pause,
             at: Duration::from_millis(at),
-            duration: Some(Duration::from_millis(100)),
+            lasts: Lasts::For(Duration::from_millis(100)),
             repeat: (times > 0).then_some(Repeat {
                 every: Duration::from_millis(every),
                 times,
             }),
             jitter: Duration::from_millis(jitter),
             tolerate: BTreeSet::new(),
+            expect_no_effect: false,
         }
     }
 
@@ -129,7 +139,7 @@ mod tests {
             prop_assert_eq!(p.len(), times as usize + 1);
             for o in &p {
                 prop_assert!(o.at >= s.at);
-                prop_assert!(o.at + o.duration.unwrap() <= s.latest_heal());
+                prop_assert!(o.at + s.duration() <= s.latest_heal());
             }
         }
     }

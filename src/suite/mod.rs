@@ -17,6 +17,7 @@ use serde_spanned::Spanned;
 
 use crate::check::{Expect, Expected};
 use crate::fault::{Fault, KillTarget};
+use crate::history::Lasts;
 use crate::history::{ErrorClass, OpKind};
 use crate::pool::{PoolSpec, Vocabulary};
 use crate::schedule::{FaultSpec, Repeat};
@@ -239,6 +240,11 @@ impl Cx<'_> {
         expect.per_fault = faults
             .iter()
             .map(|f| (f.name.clone(), f.tolerate.clone()))
+            .collect();
+        expect.no_effect = faults
+            .iter()
+            .filter(|f| f.expect_no_effect)
+            .map(|f| f.name.clone())
             .collect();
         Ok(Suite {
             name,
@@ -557,9 +563,26 @@ impl Cx<'_> {
                 let value = raw.value.as_ref().ok_or_else(|| {
                     self.err(&raw.kind, format!("fault kind `{kind}` needs `value`"))
                 })?;
-                let value = render_setting(&variable, value.get_ref())
+                let rendered = render_setting(&variable, value.get_ref())
                     .map_err(|why| self.err(value, format!("`value`: {why}")))?;
-                Fault::SetGlobal { variable, value }
+                // The two settings the checkers reason about get their own typed faults,
+                // whichever way the suite spells them.
+                match variable.as_str() {
+                    "wait_timeout" => Fault::WaitTimeout {
+                        value: Duration::from_secs(rendered.parse().map_err(|_| {
+                            self.err(value, "`value`: wait_timeout is a whole number of seconds, like \"2s\" or 2")
+                        })?),
+                    },
+                    "max_connections" => Fault::MaxConnections {
+                        value: rendered.parse().map_err(|_| {
+                            self.err(value, "`value`: max_connections is a whole number of connections")
+                        })?,
+                    },
+                    _ => Fault::SetGlobal {
+                        variable,
+                        value: rendered,
+                    },
+                }
             }
             "max_connections" => {
                 no("target", raw.target.is_some(), target_at)?;
@@ -580,10 +603,7 @@ impl Cx<'_> {
                             "`value` must be a whole number of connections, at least 1",
                         )
                     })?;
-                Fault::SetGlobal {
-                    variable: "max_connections".into(),
-                    value: n.to_string(),
-                }
+                Fault::MaxConnections { value: n as u32 }
             }
             "crash" | "restart" | "pause" | "disconnect" => {
                 no("target", raw.target.is_some(), target_at)?;
@@ -624,7 +644,7 @@ impl Cx<'_> {
                     &raw.kind,
                     format!(
                         "unknown fault kind `{other}`; expected one of {}",
-                        Fault::KINDS.join(", ")
+                        crate::history::FaultKind::ALL.map(|k| k.name()).join(", ")
                     ),
                 ));
             }
@@ -683,14 +703,34 @@ impl Cx<'_> {
             .as_ref()
             .map(|n| n.get_ref().clone())
             .unwrap_or_else(|| kind.to_string());
+        let lasts = match duration {
+            Some(d) if !d.is_zero() => Lasts::For(d),
+            _ if fault.is_setting() => Lasts::UntilEnd,
+            _ => Lasts::Instant,
+        };
+        let expect_no_effect = match &raw.effect {
+            None => false,
+            Some(e) if e.get_ref() == "none" => true,
+            Some(e) if e.get_ref() == "some" => false,
+            Some(e) => {
+                return Err(self.err(
+                    e,
+                    format!(
+                        "`effect` is \"none\" (a control that must touch nothing) or \"some\" (the default), not \"{}\"",
+                        e.get_ref()
+                    ),
+                ));
+            }
+        };
         let spec = FaultSpec {
             name,
             fault,
             at,
-            duration,
+            lasts,
             repeat,
             jitter,
             tolerate,
+            expect_no_effect,
         };
         let last_heal = spec.latest_heal();
         if last_heal >= workload.duration {
@@ -897,6 +937,7 @@ impl Cx<'_> {
             windows,
             failing,
             per_fault: BTreeMap::new(),
+            no_effect: BTreeSet::new(),
         })
     }
 }

@@ -93,6 +93,8 @@ pub struct RawFault {
     pub repeat: Option<S<RawRepeat>>,
     pub jitter: Option<S<Dur>>,
     pub tolerate: Option<S<Vec<S<String>>>>,
+    /// `"none"`: a control that must touch nothing.
+    pub effect: Option<S<String>>,
     // Kind-specific parameters.
     pub target: Option<S<String>>,
     pub variable: Option<S<String>>,

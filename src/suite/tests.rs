@@ -121,18 +121,17 @@ fn faults_check_their_parameters() {
     );
     assert_eq!(
         s.faults[1].fault,
-        Fault::SetGlobal {
-            variable: "wait_timeout".into(),
-            value: "2".into()
+        Fault::WaitTimeout {
+            value: Duration::from_secs(2)
         }
     );
+    assert_eq!(s.faults[1].lasts, crate::history::Lasts::UntilEnd);
+    assert_eq!(s.faults[2].fault, Fault::MaxConnections { value: 12 });
     assert_eq!(
-        s.faults[2].fault,
-        Fault::SetGlobal {
-            variable: "max_connections".into(),
-            value: "12".into()
-        }
+        s.faults[2].lasts,
+        crate::history::Lasts::For(Duration::from_secs(1))
     );
+    assert_eq!(s.faults[0].lasts, crate::history::Lasts::Instant);
     assert_eq!(s.faults[0].latest_heal(), Duration::from_millis(7100));
 }
 

@@ -37,7 +37,7 @@ pub struct WorkloadSpec {
     pub mix: BTreeMap<OpKind, u32>,
     /// How long a `sleep` operation sleeps on the server.
     pub sleep: Duration,
-    /// Every n-th request (across workers) never gives its connection back.
+    /// Every n-th request of each worker never gives its connection back.
     pub leak_every: Option<u64>,
 }
 
@@ -171,6 +171,9 @@ impl Shared {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
+        // Which of a worker's requests leak is fixed by the seed: every n-th of its own,
+        // from a phase drawn from its own stream (so workers do not leak in lockstep).
+        let leak_phase = self.spec.leak_every.map(|every| rng.random_range(0..every));
         let mut seq = 0u64;
         loop {
             tokio::select! {
@@ -189,15 +192,18 @@ impl Shared {
             let leak = self
                 .spec
                 .leak_every
-                .is_some_and(|every| n.is_multiple_of(every));
+                .zip(leak_phase)
+                .is_some_and(|(every, phase)| (seq + phase) % every == every - 1);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = self.request(w, seq, kind, leak) => {}
             }
             seq += 1;
+            // Thinking never runs past the workload's end.
             if !self.spec.think.is_zero() {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep_until(self.deadline) => return,
                     _ = tokio::time::sleep(self.spec.think) => {}
                 }
             }

@@ -80,6 +80,9 @@ pub struct Measured {
     pub faults: Vec<FaultOutcome>,
     pub pool_peak_in_use: u32,
     pub pool_peak_size: u32,
+    /// Requests that kept their connection, as (worker, request number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaked: Vec<(u32, u64)>,
     pub findings: Vec<MeasuredFinding>,
     pub reproduce: String,
 }
@@ -279,6 +282,12 @@ impl Report {
             faults,
             pool_peak_in_use: h.samples.iter().map(|s| s.in_use()).max().unwrap_or(0),
             pool_peak_size: h.samples.iter().map(|s| s.size).max().unwrap_or(0),
+            leaked: h
+                .ops
+                .iter()
+                .filter(|o| o.leaked)
+                .map(|o| (o.worker, o.seq))
+                .collect(),
             findings: checks
                 .iter()
                 .flat_map(|c| {

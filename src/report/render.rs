@@ -86,7 +86,7 @@ pub fn human(r: &Report) -> String {
                 f.detail
             );
             if !f.evidence.is_empty() {
-                let _ = writeln!(o, "  {:<16} touched: {}", "", f.evidence);
+                let _ = writeln!(o, "  {:<16} effect: {}", "", f.evidence);
             }
             if let Some(e) = &f.error {
                 let _ = writeln!(o, "  {:<16} error: {e}", "");

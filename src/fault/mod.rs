@@ -262,10 +262,12 @@ async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard
         .execute(&mut conn)
         .await
         .map_err(|e| sql_error(&set, e))?;
-    let _ = sqlx::Connection::close(conn).await;
     let restore = format!("SET GLOBAL {variable} = {}", sql_literal(&old));
+    // The connection stays open until the heal: a lowered max_connections would refuse
+    // the new one a heal needs (a non-SUPER admin on someone else's server gets no
+    // reserved connection).
     Ok(Guard {
-        heal: Some(Heal::Sql(restore)),
+        heal: Some(Heal::Sql(restore, Some(conn))),
         cx: cx.clone(),
         applied: Applied {
             detail: format!("SET GLOBAL {variable} = {value} (was {old})"),
@@ -337,7 +339,8 @@ pub enum FaultError {
 enum Heal {
     Nothing,
     Open,
-    Sql(String),
+    /// Run this statement, on the held admin connection if it is still alive.
+    Sql(String, Option<sqlx::mysql::MySqlConnection>),
     Act(Action),
     Enable,
     Toxics(Vec<String>),
@@ -382,8 +385,22 @@ impl Guard {
                 healed();
                 self.cx.gate.open();
             }
-            Heal::Sql(sql) => {
-                admin_exec(&self.cx.server.admin(), &sql).await?;
+            Heal::Sql(sql, held) => {
+                let on_held = match held {
+                    Some(mut conn) => {
+                        let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                            .execute(&mut conn)
+                            .await
+                            .is_ok();
+                        let _ = sqlx::Connection::close(conn).await;
+                        done
+                    }
+                    None => false,
+                };
+                // The held connection may have died (a restart, a kill): a fresh one then.
+                if !on_held {
+                    admin_exec(&self.cx.server.admin(), &sql).await?;
+                }
                 healed();
             }
             Heal::Act(action) => {
@@ -427,7 +444,7 @@ impl Drop for Guard {
             Some(Heal::Open) => self.cx.gate.open(),
             // Settings and proxy changes may outlive the run (an external server, a real
             // Toxiproxy): undo them now.
-            Some(heal @ (Heal::Sql(_) | Heal::Enable | Heal::Toxics(_))) => {
+            Some(heal @ (Heal::Sql(..) | Heal::Enable | Heal::Toxics(_))) => {
                 let guard = Guard {
                     heal: Some(heal),
                     cx: self.cx.clone(),

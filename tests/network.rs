@@ -87,7 +87,7 @@ async fn a_fault_dropped_without_healing_still_removes_its_toxic() {
             client: client.clone(),
             proxy: "db".into(),
         }),
-        harness_session: Default::default(),
+        harness_sessions: Default::default(),
     };
     let fault = Fault::Toxic {
         kind: ToxicKind::Latency {

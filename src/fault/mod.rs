@@ -257,6 +257,12 @@ async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard
         .await
         .map_err(|e| sql_error(&read, e))?;
     let old = old.unwrap_or_default();
+    // The held connection must outlive a wait_timeout this run lowers.
+    let keep = "SET SESSION wait_timeout = 28800";
+    sqlx::raw_sql(keep)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| sql_error(keep, e))?;
     let set = format!("SET GLOBAL {variable} = {value}");
     sqlx::raw_sql(sqlx::AssertSqlSafe(set.clone()))
         .execute(&mut conn)
@@ -266,8 +272,9 @@ async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard
     // The connection stays open until the heal: a lowered max_connections would refuse
     // the new one a heal needs (a non-SUPER admin on someone else's server gets no
     // reserved connection).
+    cx.harness_sessions.insert(me as i64);
     Ok(Guard {
-        heal: Some(Heal::Sql(restore, Some(conn))),
+        heal: Some(Heal::Sql(restore, Some((me as i64, conn)))),
         cx: cx.clone(),
         applied: Applied {
             detail: format!("SET GLOBAL {variable} = {value} (was {old})"),
@@ -290,9 +297,29 @@ pub struct FaultCx {
     pub app_user: String,
     pub gate: Gate,
     pub net: Option<NetPath>,
-    /// The harness's own session that lists the server's sessions (on an external server
-    /// it may share the app's user): never a kill's target.
-    pub harness_session: Arc<std::sync::atomic::AtomicI64>,
+    /// The harness's own sessions (the one listing the server's sessions, those held to
+    /// heal a setting): on an external server they may share the app's user, and they
+    /// are never a kill's target.
+    pub harness_sessions: HarnessSessions,
+}
+
+/// Session ids the harness itself holds on the server.
+#[derive(Clone, Debug, Default)]
+pub struct HarnessSessions(Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>);
+
+impl HarnessSessions {
+    pub fn insert(&self, id: i64) {
+        self.lock().insert(id);
+    }
+    pub fn remove(&self, id: i64) {
+        self.lock().remove(&id);
+    }
+    pub fn contains(&self, id: i64) -> bool {
+        self.lock().contains(&id)
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The proxy the pool's traffic goes through, driven only through its HTTP API.
@@ -340,7 +367,7 @@ enum Heal {
     Nothing,
     Open,
     /// Run this statement, on the held admin connection if it is still alive.
-    Sql(String, Option<sqlx::mysql::MySqlConnection>),
+    Sql(String, Option<(i64, sqlx::mysql::MySqlConnection)>),
     Act(Action),
     Enable,
     Toxics(Vec<String>),
@@ -387,7 +414,8 @@ impl Guard {
             }
             Heal::Sql(sql, held) => {
                 let on_held = match held {
-                    Some(mut conn) => {
+                    Some((id, mut conn)) => {
+                        self.cx.harness_sessions.remove(id);
                         let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
                             .execute(&mut conn)
                             .await
@@ -492,7 +520,7 @@ async fn kill(
                 }
             })
             .filter_map(|r| r.try_get::<i64, _>("ID").ok())
-            .filter(|id| *id != cx.harness_session.load(Ordering::Relaxed))
+            .filter(|id| !cx.harness_sessions.contains(*id))
             .collect();
         if !ids.is_empty() {
             let at = Instant::now();

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
@@ -12,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::check;
 use crate::error::Error;
-use crate::fault::{FaultCx, NetPath};
+use crate::fault::{FaultCx, HarnessSessions, NetPath};
 use crate::history::{Ending, FinalRead, PoolSample, Recorder, Session};
 use crate::lint;
 use crate::nemesis::Nemesis;
@@ -146,14 +145,14 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     let until = CancellationToken::new();
     let deadline_cancel = opts.cancel.child_token();
-    let sampler_session = Arc::new(AtomicI64::new(-1));
+    let harness_sessions = HarnessSessions::default();
     let nemesis = Nemesis {
         cx: FaultCx {
             server: server.clone(),
             app_user: app.user.clone(),
             gate: gate.clone(),
             net: net.as_ref().map(|n| n.path.clone()),
-            harness_session: sampler_session.clone(),
+            harness_sessions: harness_sessions.clone(),
         },
         recorder: recorder.clone(),
     };
@@ -174,7 +173,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         server.clone(),
         app.user.clone(),
         recorder.clone(),
-        sampler_session,
+        harness_sessions,
         until.clone(),
     ));
     let bound = suite.workload.duration + SLACK;
@@ -408,7 +407,7 @@ async fn sample_sessions(
     server: Arc<dyn Server>,
     user: String,
     recorder: Recorder,
-    own_id: Arc<AtomicI64>,
+    own: HarnessSessions,
     until: CancellationToken,
 ) {
     const STEP: Duration = Duration::from_secs(1);
@@ -430,7 +429,9 @@ async fn sample_sessions(
                         .fetch_one(&mut c)
                         .await
                         .ok();
-                    own_id.store(id.map_or(-1, |i| i as i64), Ordering::Relaxed);
+                    if let Some(id) = id {
+                        own.insert(id as i64);
+                    }
                     Some(c)
                 }
                 _ => None,
@@ -458,7 +459,9 @@ async fn sample_sessions(
                 let total = rows.len() as u32 + 1;
                 let sessions = rows
                     .into_iter()
-                    .filter(|(_, u, _, _)| u.as_deref() == Some(user.as_str()))
+                    .filter(|(id, u, _, _)| {
+                        u.as_deref() == Some(user.as_str()) && !own.contains(*id)
+                    })
                     .map(|(id, _, command, ms)| Session {
                         id,
                         sleeping: command.as_deref() == Some("Sleep"),

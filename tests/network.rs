@@ -51,8 +51,8 @@ async fn bandwidth_and_slow_close_slow_the_pool_without_errors() {
     assert_eq!(
         details,
         [
-            "bandwidth toxic rate=1 on downstream",
-            "slow_close toxic delay=500 on upstream and downstream"
+            "bandwidth toxic rate=1 on downstream, toxicity 1",
+            "slow_close toxic delay=500 on upstream and downstream, toxicity 1"
         ]
     );
 }

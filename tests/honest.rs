@@ -194,3 +194,18 @@ async fn the_seed_fixes_which_requests_leak() {
     );
     assert_eq!(first(&a), first(&b));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_docker_disconnect_in_a_quiet_gap_touches_nothing() {
+    if !goneaway::server::docker::ready_or_skip("the docker honest case", true).await {
+        return;
+    }
+    let r = suite("disconnect-in-a-quiet-gap").run().await.unwrap();
+    assert!(
+        !r.stable.met
+            && r.stable.verdict == Verdict::Unknown
+            && has(&r, "faults", "fault `disconnect` touched nothing"),
+        "{}",
+        r.human()
+    );
+}

@@ -87,17 +87,31 @@ async fn dishonest_runs_give_the_honest_outcome() {
         "a crash after the workload ended proves nothing",
     );
 
+    // Busy sessions leave an idle one only for a moment between statements. Either the
+    // kill found none in time (late, or not at all: unknown), or it caught one within the
+    // bound and says so truthfully; never a kill reported on time that was not.
     let r = &reports["kill-finds-no-target"];
-    expect(
-        "kill-finds-no-target",
+    let kill = r.measured.faults.iter().find(|f| f.name == "kill").unwrap();
+    let on_time = kill
+        .planned
+        .is_some_and(|p| kill.start <= p + goneaway::check::LATE);
+    let honest = if r.stable.met {
+        on_time && kill.evidence.contains("session(s) killed")
+    } else {
         r.stable.verdict == Verdict::Unknown
             && findings(r, "faults").iter().any(|f| {
                 f.contains("took effect late")
                     || f.contains("did not run as planned")
                     || f.contains("after the workload ended")
-            }),
-        "a kill with no target in time is late or did not run",
-    );
+            })
+    };
+    let mut kill_wrong = None;
+    if !honest {
+        kill_wrong = Some(format!(
+            "kill-finds-no-target: a kill with no target in time must be late or not run\n{}",
+            r.human()
+        ));
+    }
 
     let r = &reports["faults-in-a-quiet-gap"];
     let quiet: Vec<_> = ["latency", "reset_peer", "limit_data", "slicer", "pause"]
@@ -151,6 +165,7 @@ async fn dishonest_runs_give_the_honest_outcome() {
         "one success is not recovery, and no 'recovered in' may be shown",
     );
 
+    wrong.extend(kill_wrong);
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
 

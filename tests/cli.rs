@@ -81,6 +81,25 @@ fn check_prints_the_lint() {
 }
 
 #[test]
+fn check_warns_of_a_closed_loop_cap_that_may_end_before_a_fault_heals() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("closed-loop-cap.toml");
+    std::fs::write(
+        &path,
+        "description = \"20 requests, no rate, a kill at 3s\"\n[workload]\nduration = \"10s\"\nrequests = 20\n[[fault]]\nkind = \"kill\"\nat = \"3s\"\n[expect]\nverdict = \"valid\"\n",
+    )
+    .unwrap();
+    let out = goneaway(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "  warn requests-cap: [workload] requests = 20 with no `rate` may be used up"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn a_missing_server_binary_says_how_to_install_one() {
     let out = Command::new(BIN)
         .args(["run", "kill-idle", "--no-save"])

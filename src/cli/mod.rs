@@ -348,6 +348,9 @@ fn check(names: &[String]) -> i32 {
                     s.faults.len(),
                     s.expect.verdict
                 );
+                for w in s.warnings() {
+                    println!("  warn {}: {}", w.rule, w.message);
+                }
                 if let Some(pool) = &s.pool {
                     for l in crate::lint::lint(pool, &s.server, &s.workload, &s.faults) {
                         let p = l

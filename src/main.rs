@@ -1,5 +1,5 @@
-//! Thin: the command line lives in the library's `cli` module.
+//! Thin: the command line lives in the library's private `cli` module.
 
 fn main() {
-    std::process::exit(goneaway::cli::main());
+    std::process::exit(goneaway::cli_main());
 }

@@ -30,10 +30,7 @@ fn list_names_every_builtin_suite_with_its_expectation() {
     let out = goneaway(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    assert_eq!(
-        stdout.lines().count(),
-        goneaway::suite::builtin_names().len()
-    );
+    assert_eq!(stdout.lines().count(), goneaway::builtin_names().len());
     assert!(
         stdout
             .lines()
@@ -122,7 +119,7 @@ fn json_report_and_exit_1_when_an_expectation_fails() {
     // The stale pool, told to expect no errors: the run must say it failed, and why.
     let dir = tempfile::tempdir().unwrap();
     let suite = dir.path().join("stale-but-hopeful.toml");
-    let text_in = goneaway::suite::BUILTIN
+    let text_in = goneaway::BUILTIN
         .iter()
         .find(|(n, _)| *n == "idle-expiry-stale-pool")
         .unwrap()
@@ -246,7 +243,7 @@ fn ctrl_c_heals_stops_and_reports_unknown() {
 #[test]
 fn goneaway_proxy_serves_the_toxiproxy_api_to_any_client() {
     use goneaway::proxy::client::Client;
-    use goneaway::proxy::testkit::EchoServer;
+    use goneaway::testkit::EchoServer;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")

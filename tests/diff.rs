@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use goneaway::Report;
-use goneaway::check::Verdict;
+use goneaway::Verdict;
 use goneaway::report::diff::{DiffSet, Loaded, Status, Thresholds, Trend, diff, load, read_report};
 
 const BIN: &str = env!("CARGO_BIN_EXE_goneaway");

@@ -160,7 +160,7 @@ fn run_junit_has_one_case_per_suite_run() {
     // The stale pool twice: as shipped (a negative control, met) and told to expect no
     // errors (not met).
     let dir = tempfile::tempdir().unwrap();
-    let text = goneaway::suite::BUILTIN
+    let text = goneaway::BUILTIN
         .iter()
         .find(|(n, _)| *n == "idle-expiry-stale-pool")
         .unwrap()

@@ -59,11 +59,12 @@ async fn bandwidth_and_slow_close_slow_the_pool_without_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fault_dropped_without_healing_still_removes_its_toxic() {
-    use goneaway::fault::{Fault, FaultCx, NetPath};
+    use goneaway::Fault;
     use goneaway::proxy::client::Client;
     use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
     use goneaway::server::{self, ServerSpec};
-    use goneaway::workload::Gate;
+    use goneaway::testkit::Gate;
+    use goneaway::testkit::{FaultCx, NetPath};
 
     if !common::mariadb() {
         return;

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use goneaway::proxy::testkit::{EchoServer, raw_http};
 use goneaway::proxy::{API_VERSION, ProxyServer};
+use goneaway::testkit::{EchoServer, raw_http};
 use serde_json::{Value, json};
 use toxiproxy_rust::client::Client as Tp;
 use toxiproxy_rust::proxy::ProxyPack;

@@ -1,7 +1,7 @@
 //! The passthrough benchmark runs and reports sane figures. Numbers are printed, not
 //! asserted: `cargo test --release --test proxy_bench -- --ignored --nocapture`.
 
-use goneaway::proxy::bench::{BenchOptions, bench_passthrough};
+use goneaway::testkit::{BenchOptions, bench_passthrough};
 
 #[tokio::test]
 async fn bench_passthrough_reports_finite_ratios() {

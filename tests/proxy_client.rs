@@ -1,8 +1,8 @@
 //! The typed client: URL handling, typed results, and errors that name what failed.
 
 use goneaway::proxy::client::{Client, ClientError, ToxicSpec};
-use goneaway::proxy::testkit::EchoServer;
 use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
+use goneaway::testkit::EchoServer;
 
 fn lowercase_and_names(e: &ClientError, what: &str) {
     let msg = e.to_string();

@@ -6,8 +6,8 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use goneaway::proxy::client::{Client, ProxyInfo, ToxicSpec};
-use goneaway::proxy::testkit::{EchoServer, raw_http};
 use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
+use goneaway::testkit::{EchoServer, raw_http};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

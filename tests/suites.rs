@@ -4,7 +4,7 @@
 
 mod common;
 
-use goneaway::suite::builtin_names;
+use goneaway::builtin_names;
 use goneaway::{BackendKind, Suite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -121,8 +121,11 @@ pub struct ThresholdArgs {
     pub errors_abs: f64,
 }
 
-impl From<ThresholdArgs> for Thresholds {
-    fn from(a: ThresholdArgs) -> Thresholds {
+impl ThresholdArgs {
+    // A method rather than `From`: a trait impl on the library's public type would make
+    // this CLI type part of the library's API.
+    pub fn thresholds(self) -> Thresholds {
+        let a = self;
         Thresholds {
             latency_pct: a.latency_pct,
             latency_ms: a.latency_ms,

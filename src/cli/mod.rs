@@ -48,7 +48,7 @@ async fn dispatch(cli: Cli) -> i32 {
             json,
             fail_on_drift,
             thresholds,
-        } => diff(&old, &new, json, fail_on_drift, &thresholds.into()),
+        } => diff(&old, &new, json, fail_on_drift, &thresholds.thresholds()),
         Command::Check { suites } => check(&suites),
         Command::Bench { trials } => bench::bench(trials.max(1)).await,
         Command::Gc => gc().await,

@@ -138,9 +138,9 @@ impl Suite {
     }
 
     /// What cannot be decided before a run but may make it prove less than the suite
-    /// says; `goneaway check` prints these beside the lint. Today: a closed-loop
-    /// `requests` cap that may run out before the last fault heals (an open loop's is
-    /// refused outright, see `reach`).
+    /// says; `goneaway check` prints these beside the lint. Today: a `requests` cap that
+    /// may run out before the last fault starts (closed loop) or heals (see `reach`; an
+    /// open loop's cap that ends before a fault starts is refused outright).
     pub fn warnings(&self) -> Vec<SuiteWarning> {
         reach::shortfall(&self.workload, &self.faults)
             .filter(|s| !s.decided)

@@ -359,38 +359,54 @@ fn a_sleep_must_fit_the_workload_and_be_used() {
 }
 
 #[test]
-fn a_rate_capped_workload_must_last_until_the_faults_heal() {
-    let faulty = |workload: &str| {
+fn a_rate_capped_workload_must_reach_its_faults() {
+    let faulty = |workload: &str, fault: &str| {
         format!(
-            "description = \"d\"\n[workload]\nduration = \"10s\"\nworkers = 4\n{workload}\n[[fault]]\nkind = \"kill\"\nat = \"3s\"\n[expect]\nverdict = \"valid\"\n"
+            "description = \"d\"\n[workload]\nduration = \"10s\"\nworkers = 4\n{workload}\n[[fault]]\n{fault}\n[expect]\nverdict = \"valid\"\n"
         )
     };
+    let kill = "kind = \"kill\"\nat = \"3s\"";
     // 4 workers at 10/s: one request each per 400ms; 20 requests are 5 rounds, the last
     // issued at 1.6s, before the kill at 3s.
-    let e = err(&faulty("requests = 20\nrate = 10"));
+    let e = err(&faulty("requests = 20\nrate = 10", kill));
     assert!(
-        e.starts_with("t.toml:5:12: [workload] requests = 20 at rate = 10/s are used up after about 1.6s, before fault `kill` heals at 3.0s"),
+        e.starts_with("t.toml:5:12: [workload] requests = 20 at rate = 10/s may be used up after about 1.6s, before fault `kill` starts at 3.0s: it would never run; raise `requests` to at least 33"),
         "{e}"
     );
-    assert!(e.contains("raise `requests` to at least 33"), "{e}");
     // The suggested cap is the smallest that passes.
-    assert!(parse(&faulty("requests = 32\nrate = 10")).is_err());
-    let s = parse(&faulty("requests = 33\nrate = 10")).unwrap();
+    assert!(parse(&faulty("requests = 32\nrate = 10", kill)).is_err());
+    let s = parse(&faulty("requests = 33\nrate = 10", kill)).unwrap();
     assert!(s.warnings().is_empty());
 
+    // Used up after the start but before the heal: the fault may stretch the timetable
+    // (a cut makes checkouts wait), so only a warning.
+    let cut = "kind = \"cut\"\nat = \"1s\"\nduration = \"3s\"";
+    let s = parse(&faulty("requests = 20\nrate = 10", cut)).unwrap();
+    let w = s.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].message.contains("before fault `cut` heals at 4.0s: nothing would show recovery; the fault may slow requests"),
+        "{}",
+        w[0].message
+    );
+
     // A closed loop's pace is the server's: a warning, not a refusal.
-    let s = parse(&faulty("requests = 20")).unwrap();
+    let s = parse(&faulty("requests = 20", kill)).unwrap();
     let w = s.warnings();
     assert_eq!(w.len(), 1, "{w:?}");
     assert_eq!(w[0].rule, "requests-cap");
     assert!(
-        w[0].message
-            .contains("requests = 20 with no `rate` may be used up"),
+        w[0].message.contains("requests = 20 with no `rate`"),
         "{}",
         w[0].message
     );
     assert!(
-        parse(&faulty("requests = 100000"))
+        w[0].message.contains("before fault `kill` starts at 3.0s"),
+        "{}",
+        w[0].message
+    );
+    assert!(
+        parse(&faulty("requests = 100000", kill))
             .unwrap()
             .warnings()
             .is_empty()

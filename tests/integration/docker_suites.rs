@@ -2,7 +2,7 @@
 //! kill, a pause is the cgroup freezer. Fails (not skips) under CI without Docker or the
 //! image (`bash ci/build-image.sh`).
 
-mod common;
+use crate::common;
 
 use goneaway::{BackendKind, Suite};
 

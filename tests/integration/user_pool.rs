@@ -1,7 +1,7 @@
 //! The library as a user's dev-dependency: test *your* pool factory against a scenario,
 //! in your own `#[tokio::test]`. Written the way a user would write it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

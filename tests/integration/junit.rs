@@ -1,7 +1,7 @@
 //! JUnit XML for CI: one testsuite `goneaway`, one testcase per suite run. The XML is
 //! read back with quick-junit's own parser, so what is asserted is what CI reads.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! used to pass while proving nothing, or meet a negative control for the wrong reason.
 //! Each must now give the honest outcome, against a real server.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

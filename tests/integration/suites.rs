@@ -2,7 +2,7 @@
 //! most of the time is spent waiting on wait_timeout). Each must meet its expectation,
 //! and the stable part of its report must match its snapshot.
 
-mod common;
+use crate::common;
 
 use goneaway::builtin_names;
 use goneaway::{BackendKind, Suite};

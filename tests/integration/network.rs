@@ -1,7 +1,7 @@
 //! Network toxics no built-in suite uses, run live through the proxy: each is applied
 //! to the pool's open connections and healed.
 
-mod common;
+use crate::common;
 
 use goneaway::Suite;
 

@@ -2,7 +2,7 @@
 //! (`bash ci/build-image.sh`). Without Docker or the image these tests print one line and
 //! pass locally; with `CI` set they fail.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

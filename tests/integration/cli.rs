@@ -1,7 +1,7 @@
 //! The command line as a user meets it: exit codes, one-line errors, JSON, and nothing
 //! left behind when the harness is interrupted or killed.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -2,7 +2,7 @@
 //! stands in for it; the harness may only use SQL on it and must put back every global
 //! it changed.
 
-mod common;
+use crate::common;
 
 use goneaway::server::{self, ServerSpec};
 use goneaway::{Suite, Verdict};

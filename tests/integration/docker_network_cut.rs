@@ -2,7 +2,7 @@
 //! default container route). The observations are printed (`--nocapture`) for the
 //! network-cut suite to build on; the asserts are only that the pool recovers.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

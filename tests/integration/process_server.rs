@@ -99,8 +99,14 @@ fn assert_gone(dir: &Path, pid: u32) {
 
 /// Run this test binary's `test` with `ROLE=role`, stdout piped.
 fn child(test: &str, role: &str, envs: &[(&str, &str)]) -> std::process::Child {
+    // libtest names a test by its module path inside the test crate
+    // (`process_server::child_role_…` in the integration binary).
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_string(),
+    };
     Command::new(std::env::current_exe().expect("current exe"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())

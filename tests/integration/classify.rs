@@ -1,7 +1,7 @@
 //! The error classifier against errors produced live by a real server: each scenario is
 //! made to happen, and the class sqlx's error lands in is asserted.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -97,7 +97,8 @@ impl PoolSpec {
         let size = pool_size.unwrap_or(5);
         PoolSpec {
             vocabulary: Vocabulary::Sqlalchemy,
-            max_connections: size + max_overflow.unwrap_or(10),
+            // Saturating: a suite may write u32::MAX for each; the sum is "very many".
+            max_connections: size.saturating_add(max_overflow.unwrap_or(10)),
             min_connections: size,
             // SQLAlchemy has no "wait forever"; -1 there means the 30 s default is kept.
             acquire_timeout: pool_timeout.flatten().unwrap_or(Duration::from_secs(30)),

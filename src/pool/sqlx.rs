@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     // Each io error below is the one sqlx returned against MariaDB 10.11 in the scenario
-    // named (see tests/classify.rs, which reproduces them live).
+    // named (see tests/integration/classify.rs, which reproduces them live).
     #[test]
     fn io_errors_seen_against_mariadb() {
         let io = |k: ErrorKind, m: &str| sqlx::Error::Io(std::io::Error::new(k, m));

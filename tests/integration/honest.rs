@@ -94,7 +94,7 @@ async fn dishonest_runs_give_the_honest_outcome() {
     let kill = r.measured.faults.iter().find(|f| f.name == "kill").unwrap();
     let on_time = kill
         .planned
-        .is_some_and(|p| kill.start <= p + goneaway::check::LATE);
+        .is_some_and(|p| kill.start <= p + goneaway::LATE);
     let honest = if r.stable.met {
         on_time && kill.evidence.contains("session(s) killed")
     } else {

@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod fault;
 pub mod history;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::fault::Fault;
+use crate::fault::{Fault, KillTarget};
 use crate::history::ErrorClass;
 use crate::pool::{PoolSpec, Setting};
 use crate::schedule::FaultSpec;
@@ -53,6 +53,31 @@ fn opt(d: Option<Duration>) -> String {
     d.map_or("never".into(), fmt)
 }
 
+/// Configuration keys the client never read: said, and silently without effect. Read
+/// by the adapter from the live client, so this is measured, not a list of known keys.
+pub fn ignored(client: &str, keys: &[String], actual: Option<PoolSpec>) -> Option<Lint> {
+    if keys.is_empty() {
+        return None;
+    }
+    let runs = actual.map_or(String::new(), |a| format!("; the pool runs with {a}"));
+    let hint = if client.starts_with("flask-sqlalchemy") {
+        " (Flask-SQLAlchemy 3 reads pool settings only from SQLALCHEMY_ENGINE_OPTIONS)"
+    } else {
+        ""
+    };
+    Some(Lint {
+        rule: "ignored-settings",
+        message: format!(
+            "{client} never read {}: they have no effect{runs}{hint}",
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        predicts: None,
+    })
+}
+
 /// Lint one configuration. `pool` is what the pool really runs with.
 pub fn lint(
     pool: &PoolSpec,
@@ -70,8 +95,22 @@ pub fn lint(
     // were opened with; the pool's own sessions are all opened after a lowering only once
     // it has recycled them (its lifetime later), so a quiet spell before that is still
     // under the old value.
+    // A kill of the pool's sleeping sessions after the lowering has the same effect
+    // sooner: the pool reopens them, under the new value.
+    let reopened = |t: Duration, since: Duration| {
+        faults.iter().any(|k| {
+            matches!(
+                k.fault,
+                Fault::Kill {
+                    target: KillTarget::Idle | KillTarget::All
+                }
+            ) && k.at >= since
+                && k.at < t
+        })
+    };
     let carried = |t: Duration| match (lowered, pool.max_lifetime) {
         (Some((f, value)), Some(life)) if t >= f.at + life => value.min(wait),
+        (Some((f, value)), _) if reopened(t, f.at) => value.min(wait),
         _ => wait,
     };
     let shortest = lowered.map_or(wait, |(_, l)| l.min(wait));

@@ -366,7 +366,7 @@ struct SpawnJob {
 /// harness dies.
 static SPAWNER: StdMutex<Option<mpsc::Sender<SpawnJob>>> = StdMutex::new(None);
 
-async fn spawn_on_spawner(cmd: Command) -> io::Result<Child> {
+pub(crate) async fn spawn_on_spawner(cmd: Command) -> io::Result<Child> {
     let inbox = {
         let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {

@@ -150,6 +150,7 @@ pub async fn main(cli: Cli) -> i32 {
 
 fn list() -> i32 {
     let width = BUILTIN.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut rows = Vec::new();
     for (name, _) in BUILTIN {
         match Suite::builtin(name) {
             Ok(s) => {
@@ -157,13 +158,19 @@ fn list() -> i32 {
                     crate::Expected::Valid => "valid  ",
                     crate::Expected::Invalid => "invalid",
                 };
-                println!("{name:<width$}  {expected}  {}", s.description);
+                // The client under test: a real one through an adapter, or sqlx.
+                let client = s.client.as_ref().map_or("sqlx".into(), |c| c.to_string());
+                rows.push((name, expected, client, s.description));
             }
             Err(e) => {
                 eprintln!("goneaway: {e}");
                 return EXIT_HARNESS;
             }
         }
+    }
+    let cw = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    for (name, expected, client, description) in rows {
+        println!("{name:<width$}  {expected}  {client:<cw$}  {description}");
     }
     EXIT_OK
 }

@@ -116,7 +116,7 @@ impl Inner {
         {
             let mut b = lock(&self.broken);
             if b.is_none() {
-                tracing::warn!("adapter `{}` {reason}", self.name);
+                tracing::debug!("adapter `{}` {reason}", self.name);
                 *b = Some(reason.clone());
             }
         }

@@ -104,10 +104,12 @@ pub fn command(spec: &ClientSpec) -> Result<Vec<String>, ClientError> {
     }
 }
 
-/// Write a shipped adapter to a per-version file in the temp dir, once; concurrent runs
-/// write the same bytes through a rename, so none ever reads a half-written file.
+/// Write a shipped adapter to a per-version file in goneaway's cache dir (the server
+/// templates' too; the temp dir without one), once; concurrent runs write the same bytes
+/// through a rename, so none ever reads a half-written file.
 fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
-    let dir = std::env::temp_dir().join(format!("goneaway-adapters-{}", env!("CARGO_PKG_VERSION")));
+    let root = crate::server::process::cache_root().unwrap_or_else(|_| std::env::temp_dir());
+    let dir = root.join(format!("adapters-{}", env!("CARGO_PKG_VERSION")));
     let path = dir.join(name);
     if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
         return Ok(path);

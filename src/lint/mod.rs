@@ -311,6 +311,83 @@ mod tests {
     }
 
     #[test]
+    fn a_kill_after_a_lowering_reopens_sessions_under_the_new_value() {
+        // Flask-SQLAlchemy's real pool: recycle 7200 s, no pre-ping. wait_timeout is
+        // lowered at 1 s; the night at 5 s comes after a kill of the idle sessions at
+        // 3 s (the pool reopens them, carrying 2 s), so it is stale; without the kill the
+        // sessions still carry 8 h and nothing is predicted.
+        let pool = PoolSpec::sqlalchemy(
+            Some(5),
+            Some(10),
+            None,
+            Some(Some(Duration::from_secs(7200))),
+            None,
+            None,
+        );
+        let at = |f: FaultSpec, name: &str, secs: u64| FaultSpec {
+            name: name.into(),
+            at: Duration::from_secs(secs),
+            ..f
+        };
+        let lower = at(
+            FaultSpec {
+                fault: Fault::WaitTimeout {
+                    value: Duration::from_secs(2),
+                },
+                lasts: crate::history::Lasts::UntilEnd,
+                ..idle(0.0)
+            },
+            "dba",
+            1,
+        );
+        let kill = at(
+            FaultSpec {
+                fault: Fault::Kill {
+                    target: KillTarget::Idle,
+                },
+                lasts: crate::history::Lasts::Instant,
+                ..idle(0.0)
+            },
+            "churn",
+            3,
+        );
+        let night = at(idle(3.5), "night", 5);
+        let stale = |faults: &[FaultSpec]| {
+            lint(&pool, &server(28800), &WorkloadSpec::default(), faults)
+                .into_iter()
+                .find(|l| l.rule == "stale-connections")
+                .and_then(|l| l.predicts)
+        };
+        assert_eq!(
+            stale(&[lower.clone(), kill, night.clone()]),
+            predict(ErrorClass::GoneAway, Where::Faults(vec!["night".into()]))
+        );
+        assert_eq!(stale(&[lower, night]), None);
+    }
+
+    #[test]
+    fn ignored_keys_are_named() {
+        assert_eq!(ignored("flask-sqlalchemy 3.1.1", &[], None), None);
+        let l = ignored(
+            "flask-sqlalchemy 3.1.1",
+            &["SQLALCHEMY_POOL_RECYCLE".into()],
+            None,
+        )
+        .expect("a lint");
+        assert_eq!(l.rule, "ignored-settings");
+        assert!(
+            l.message.contains("`SQLALCHEMY_POOL_RECYCLE`"),
+            "{}",
+            l.message
+        );
+        assert!(
+            l.message.contains("SQLALCHEMY_ENGINE_OPTIONS"),
+            "{}",
+            l.message
+        );
+    }
+
+    #[test]
     fn either_fix_silences_it() {
         let recycle = PoolSpec::sqlalchemy(
             None,

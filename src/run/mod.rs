@@ -145,7 +145,10 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             adapter_client.as_deref().unwrap_or_default()
         ),
         (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),
-        (None, None) => "your pool (settings not readable)".to_string(),
+        (None, None) => match &adapter_client {
+            Some(c) => format!("{c} (settings not readable)"),
+            None => "your pool (settings not readable)".to_string(),
+        },
     };
     let setup = setup_start.elapsed();
 

@@ -181,7 +181,7 @@ async fn probe(path: PathBuf) -> Result<Binary, ServerError> {
 // Template datadir cache
 // ---------------------------------------------------------------------------------------
 
-fn cache_root() -> Result<PathBuf, ServerError> {
+pub(crate) fn cache_root() -> Result<PathBuf, ServerError> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(dir) = var("GONEAWAY_CACHE") {
         return Ok(PathBuf::from(dir));

@@ -16,6 +16,21 @@ pub fn mariadb() -> bool {
     }
 }
 
+/// Whether the Python stack for the real-client suites is here (`bash ci/setup.sh`).
+/// With `CI` set its absence is a failure, never a skip.
+pub fn python() -> bool {
+    match goneaway::client::python() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so this test may not skip: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped (CI would fail here): {e}");
+            false
+        }
+    }
+}
+
 /// Run suites concurrently (each has its own server), then fail with every unmet
 /// expectation at once, each with its whole report. Returns the reports by name.
 pub async fn run_all_met(

@@ -443,3 +443,34 @@ fn a_client_table_that_cannot_work_is_one_clear_message() {
         assert!(got.starts_with("c.toml:"), "names the file and line: {got}");
     }
 }
+
+#[test]
+fn check_shows_the_ignored_flask_keys_before_any_run() {
+    if python().is_none() {
+        return;
+    }
+    let out = Command::new(BIN)
+        .args([
+            "check",
+            "outage-flask-ignored-config",
+            "outage-flask-engine-options",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (ignored, fixed) = stdout
+        .split_once("builtin:outage-flask-engine-options")
+        .expect("both suites checked");
+    for key in [
+        "SQLALCHEMY_POOL_RECYCLE",
+        "SQLALCHEMY_POOL_SIZE",
+        "SQLALCHEMY_MAX_OVERFLOW",
+    ] {
+        assert!(ignored.contains(&format!("`{key}`")), "{stdout}");
+    }
+    assert!(ignored.contains("pool_recycle=2h"), "{stdout}");
+    assert!(ignored.contains("-> predicts gone_away"), "{stdout}");
+    assert!(!fixed.contains("ignored-settings"), "{stdout}");
+    assert!(!fixed.contains("stale-connections"), "{stdout}");
+}

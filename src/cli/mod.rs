@@ -109,7 +109,7 @@ pub async fn main(cli: Cli) -> i32 {
             fail_on_drift,
             thresholds,
         } => diff(&old, &new, json, fail_on_drift, &thresholds),
-        Command::Check { suites } => check(&suites),
+        Command::Check { suites } => check(&suites).await,
         Command::Bench { trials } => bench(trials.max(1)).await,
         Command::Gc => gc().await,
         Command::Proxy { listen } => {
@@ -344,7 +344,7 @@ async fn gc() -> i32 {
     }
 }
 
-fn check(names: &[String]) -> i32 {
+async fn check(names: &[String]) -> i32 {
     let mut code = EXIT_OK;
     for name in names {
         match Suite::resolve(name) {
@@ -355,13 +355,26 @@ fn check(names: &[String]) -> i32 {
                     s.faults.len(),
                     s.expect.verdict
                 );
-                if let Some(pool) = &s.pool {
-                    for l in crate::lint::lint(pool, &s.server, &s.workload, &s.faults) {
-                        let p = l
-                            .predicts
-                            .map_or(String::new(), |p| format!(" -> predicts {}", p.class));
-                        println!("  lint {}: {}{p}", l.rule, l.message);
-                    }
+                // A real client is asked what it builds; nothing connects to a server.
+                let (pool, mut lints) = match &s.client {
+                    Some(c) => match crate::client::preview(c, s.pool.as_ref()).await {
+                        Ok((pool, lint)) => (pool, lint.into_iter().collect()),
+                        Err(e) => {
+                            eprintln!("{}: {e}", s.origin);
+                            code = EXIT_HARNESS;
+                            continue;
+                        }
+                    },
+                    None => (s.pool.clone(), vec![]),
+                };
+                if let Some(pool) = &pool {
+                    lints.extend(crate::lint::lint(pool, &s.server, &s.workload, &s.faults));
+                }
+                for l in lints {
+                    let p = l
+                        .predicts
+                        .map_or(String::new(), |p| format!(" -> predicts {}", p.class));
+                    println!("  lint {}: {}{p}", l.rule, l.message);
                 }
             }
             Err(e) => {

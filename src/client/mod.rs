@@ -71,6 +71,28 @@ impl fmt::Display for ClientSpec {
     }
 }
 
+/// What the client builds from `spec`, without a server: its settings as read back from
+/// the live pool object and the lint for the keys it never read (`goneaway check`). The
+/// SQLAlchemy adapters connect lazily, so nothing is dialled.
+pub async fn preview(
+    spec: &ClientSpec,
+    pool: Option<&crate::pool::PoolSpec>,
+) -> Result<(Option<crate::pool::PoolSpec>, Option<crate::lint::Lint>), ClientError> {
+    use crate::pool::Pool;
+    let nowhere = crate::server::ConnectInfo {
+        host: "127.0.0.1".into(),
+        port: 9,
+        user: "goneaway".into(),
+        password: String::new(),
+        database: "goneaway".into(),
+    };
+    let adapter = AdapterPool::start(spec, &nowhere, pool).await?;
+    let settings = adapter.settings();
+    let lint = crate::lint::ignored(&adapter.client, &adapter.ignored, settings.clone());
+    adapter.close().await;
+    Ok((settings, lint))
+}
+
 /// The Python that runs the built-in adapters: `GONEAWAY_PYTHON`, else the venv that
 /// `ci/setup.sh` makes. Missing is one clear error, never a fallback to whatever
 /// `python3` is on PATH (it would test other versions than the README states).

@@ -106,6 +106,23 @@ mod tests {
     }
 
     #[test]
+    fn server_limits_and_shutdown_captured_from_mariadb() {
+        // max_connections 10 (MariaDB's floor), the 11th connection of one pool.
+        for e in [
+            r#"{"code": 1040, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (1040, 'Too many connections')\n(Background on this error at: https://sqlalche.me/e/21/e3q8)"}"#,
+            r#"{"code": 1040, "type": "sqlalchemy.exc.OperationalError (MySQLdb.OperationalError)", "message": "(MySQLdb.OperationalError) (1040, 'Too many connections')\n(Background on this error at: https://sqlalche.me/e/21/e3q8)"}"#,
+        ] {
+            assert_eq!(classify(&wire(e)), ErrorClass::TooManyConnections);
+        }
+        // `mariadb-admin shutdown` while SELECT SLEEP(10) ran: both drivers see 2013,
+        // not 1053 (which MariaDB 10.11 did not send to a running query).
+        let e = wire(
+            r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (MySQLdb.OperationalError)", "message": "(MySQLdb.OperationalError) (2013, 'Lost connection to server during query')"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+    }
+
+    #[test]
     fn queue_pool_timeout_is_a_checkout_timeout() {
         // pool_size 2, max_overflow 0, pool_timeout 1, two held: the third checkout.
         let e = wire(

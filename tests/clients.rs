@@ -474,3 +474,40 @@ fn check_shows_the_ignored_flask_keys_before_any_run() {
     assert!(!fixed.contains("ignored-settings"), "{stdout}");
     assert!(!fixed.contains("stale-connections"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkout_the_harness_gave_up_on_is_returned_when_it_arrives() {
+    if ready().is_none() {
+        return;
+    }
+    // One connection, held 1.5 s by each request; the other worker's checkout outlives
+    // its 1 s op timeout inside QueuePool (pool_timeout 3 s) and is granted later, to
+    // nobody. Unless the harness returns it, the pool loses its only connection and
+    // the run ends with it checked out (pool-baseline fails).
+    let text = r#"
+description = "late checkouts are returned"
+
+[client]
+kind = "sqlalchemy"
+
+[pool]
+pool_size = 1
+max_overflow = 0
+pool_timeout = 3
+
+[workload]
+workers = 2
+duration = "6s"
+hold = "1500ms"
+think = "10ms"
+op_timeout = "1s"
+
+[expect]
+verdict = "invalid"
+errors = ["timeout"]
+failing = ["errors"]
+"#;
+    let suite = Suite::from_toml(text, "late.toml", "late").unwrap();
+    let report = suite.run().await.expect("runs");
+    assert!(report.stable.met, "{}", report.human());
+}

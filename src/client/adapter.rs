@@ -686,3 +686,62 @@ impl Drop for AdapterConn {
         self.inner.send(json!({"op": "release", "conn": self.conn}));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn settings_read_back_in_sqlalchemys_words() {
+        // What the SQLAlchemy adapter reported for Flask-SQLAlchemy 3.1.1 configured with
+        // the ignored SQLALCHEMY_POOL_* keys.
+        let r = reply(json!({"id": 2, "ok": true, "vocabulary": "sqlalchemy",
+            "settings": {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30.0,
+                         "pool_recycle": 7200, "pool_pre_ping": false},
+            "ignored": ["SQLALCHEMY_MAX_OVERFLOW"]}));
+        let spec = read_settings(&r).unwrap().expect("readable");
+        assert_eq!(
+            spec.to_string(),
+            "pool_size=5 max_overflow=10 pool_timeout=30s pool_recycle=2h pool_pre_ping=false"
+        );
+        // -1 is SQLAlchemy's "never recycle".
+        let r = reply(
+            json!({"vocabulary": "sqlalchemy", "settings": {"pool_size": 2,
+            "max_overflow": 0, "pool_timeout": 1, "pool_recycle": -1, "pool_pre_ping": true}}),
+        );
+        assert_eq!(read_settings(&r).unwrap().unwrap().max_lifetime, None);
+        // Round trip: what the harness sends in hello reads back as the same pool.
+        let sent = PoolSpec::sqlalchemy(
+            Some(3),
+            Some(2),
+            Some(Some(Duration::from_secs(4))),
+            Some(None),
+            Some(true),
+            None,
+        );
+        let r = reply(json!({"vocabulary": "sqlalchemy", "settings": pool_words(&sent)}));
+        assert_eq!(read_settings(&r).unwrap(), Some(sent));
+    }
+
+    #[test]
+    fn unreadable_or_malformed_settings() {
+        assert_eq!(read_settings(&reply(json!({"settings": null}))), Ok(None));
+        let err = read_settings(&reply(
+            json!({"vocabulary": "hikari", "settings": {"maximumPoolSize": 10}}),
+        ))
+        .unwrap_err();
+        assert!(err.contains("unknown vocabulary"), "{err}");
+        let err = read_settings(&reply(
+            json!({"vocabulary": "sqlalchemy", "settings": {"pool_size": 5}}),
+        ))
+        .unwrap_err();
+        assert!(err.contains("`max_overflow`"), "{err}");
+    }
+}

@@ -32,12 +32,18 @@ pub fn classify(e: &WireError) -> ErrorClass {
         return c;
     }
     if let Some(code) = e.code.and_then(|c| u16::try_from(c).ok()) {
+        // "Can't connect" (2003; mysqlclient's 2002) covers every failed connect. One
+        // reset by the peer mid-handshake found a listener that dropped it: the same
+        // io error sqlx's classifier calls gone_away, not "nothing listening".
+        if matches!(code, 2002 | 2003) {
+            return if e.message.contains("Connection reset by peer") {
+                ErrorClass::GoneAway
+            } else {
+                ErrorClass::ConnectRefused
+            };
+        }
         if let Some(c) = classify_number(code) {
             return c;
-        }
-        // CR_CONNECTION_ERROR: mysqlclient's word for a refused TCP connect too.
-        if code == 2002 {
-            return ErrorClass::ConnectRefused;
         }
     }
     // SQLAlchemy's QueuePool gave up waiting: sqlalchemy.exc.TimeoutError.
@@ -86,6 +92,21 @@ mod tests {
             op_error(&e).message,
             "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")"
         );
+    }
+
+    #[test]
+    fn a_connect_reset_by_the_proxy_is_not_connect_refused() {
+        // PyMySQL through goneaway's proxy with a reset_peer toxic: a new connection is
+        // reset during the handshake.
+        let e = wire(
+            r#"{"code": 2003, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 104] Connection reset by peer)\")"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::GoneAway);
+        // The reset of an open connection mid-query stays lost_connection.
+        let e = wire(
+            r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query ([Errno 104] Connection reset by peer)')"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
     }
 
     #[test]

@@ -511,3 +511,22 @@ failing = ["errors"]
     let report = suite.run().await.expect("runs");
     assert!(report.stable.met, "{}", report.human());
 }
+
+#[test]
+fn a_missing_python_says_to_run_setup() {
+    if !common::mariadb() {
+        return;
+    }
+    let out = Command::new(BIN)
+        .args(["run", "sqlalchemy-recycle", "--no-save"])
+        .env("GONEAWAY_PYTHON", "/nonexistent/goneaway/python")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/goneaway/python") && stderr.contains("bash ci/setup.sh"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}

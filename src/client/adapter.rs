@@ -314,11 +314,20 @@ impl AdapterPool {
             Err(e) => {
                 // Let the stderr thread catch up with a traceback before quoting it.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                return Err(handshake(
-                    inner
-                        .broken()
-                        .unwrap_or_else(|| format!("{}: {}", e.kind, e.message)),
-                ));
+                // The adapter's own answer says more than its exit right after it.
+                let mut reason = if e.kind == "adapter" {
+                    inner.broken().unwrap_or(e.message)
+                } else {
+                    format!("{}: {}", e.kind, e.message)
+                };
+                if reason.contains("ModuleNotFoundError")
+                    && !matches!(spec.kind, super::ClientKind::Command(_))
+                {
+                    reason.push_str(
+                        " (run `bash ci/setup.sh` for the pinned packages, or point GONEAWAY_PYTHON at a Python that has them)",
+                    );
+                }
+                return Err(handshake(reason));
             }
         };
         let protocol = reply.get("protocol").and_then(Value::as_u64);

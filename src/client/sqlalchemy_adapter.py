@@ -45,31 +45,30 @@ def error_of(e):
     return {"code": code, "type": kind, "message": message}
 
 
-class RecordingConfig(dict):
+def recording_config(base):
     """Flask's config with every key Flask-SQLAlchemy reads noted, so the keys it never
     looks at are reported as ignored instead of being dropped without a word."""
 
-    def __init__(self, base):
-        super().__init__(base)
-        self.read = set()
-        self.__class__ = type("Config", (RecordingConfig, type(base)), {})
-        self.root_path = base.root_path
+    class RecordingConfig(type(base)):
+        def __getitem__(self, key):
+            self.read.add(key)
+            return super().__getitem__(key)
 
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
+        def get(self, key, default=None):
+            self.read.add(key)
+            return super().get(key, default)
 
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
+        def setdefault(self, key, default=None):
+            self.read.add(key)
+            return super().setdefault(key, default)
 
-    def setdefault(self, key, default=None):
-        self.read.add(key)
-        return super().setdefault(key, default)
+        def __contains__(self, key):
+            self.read.add(key)
+            return super().__contains__(key)
 
-    def __contains__(self, key):
-        self.read.add(key)
-        return super().__contains__(key)
+    config = RecordingConfig(base.root_path, base)
+    config.read = set()
+    return config
 
 
 class Adapter:
@@ -83,9 +82,11 @@ class Adapter:
         driver = hello.get("driver") or "pymysql"
         if driver not in ("pymysql", "mysqlclient"):
             raise ValueError(f"unknown driver `{driver}`: expected pymysql or mysqlclient")
-        url = "mysql+{}://{}:{}@{}:{}/{}".format(
-            "mysqldb" if driver == "mysqlclient" else "pymysql",
-            hello["user"], hello["password"], hello["host"], hello["port"], hello["database"],
+        # URL.create escapes what a password may contain (an external server's).
+        url = sqlalchemy.engine.URL.create(
+            "mysql+mysqldb" if driver == "mysqlclient" else "mysql+pymysql",
+            username=hello["user"], password=hello["password"],
+            host=hello["host"], port=hello["port"], database=hello["database"],
         )
         self.driver = driver + " " + version("PyMySQL" if driver == "pymysql" else "mysqlclient")
         mode = hello.get("mode", "sqlalchemy")
@@ -93,8 +94,7 @@ class Adapter:
         if mode == "sqlalchemy":
             self.client = "sqlalchemy"
             self.version = version("SQLAlchemy")
-            kwargs = dict(hello.get("pool") or {})
-            kwargs.update(config.get("engine", {}) if isinstance(config, dict) else {})
+            kwargs = dict(hello.get("pool") or {})  # the suite's [pool], as keyword arguments
             self.engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.QueuePool, **kwargs)
         elif mode == "flask-sqlalchemy":
             from flask import Flask
@@ -103,7 +103,7 @@ class Adapter:
             self.client = "flask-sqlalchemy"
             self.version = version("Flask-SQLAlchemy") + " (SQLAlchemy " + version("SQLAlchemy") + ")"
             app = Flask("goneaway")
-            app.config = RecordingConfig(app.config)
+            app.config = recording_config(app.config)
             before = set(app.config)
             app.config.update(config)
             app.config["SQLALCHEMY_DATABASE_URI"] = url

@@ -27,6 +27,7 @@
 #[allow(unused_imports)]
 mod check;
 mod cli;
+mod client;
 mod error;
 mod fault;
 mod history;
@@ -72,6 +73,7 @@ pub fn cli_main() -> i32 {
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod testkit {
+    pub use crate::client::python;
     pub use crate::fault::{FaultCx, NetPath};
     pub use crate::proxy::bench::{BenchOptions, BenchReport, bench_passthrough};
     pub use crate::proxy::testkit::{EchoServer, raw_http};

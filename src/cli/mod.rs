@@ -49,7 +49,7 @@ async fn dispatch(cli: Cli) -> i32 {
             fail_on_drift,
             thresholds,
         } => diff(&old, &new, json, fail_on_drift, &thresholds.thresholds()),
-        Command::Check { suites } => check(&suites),
+        Command::Check { suites } => check(&suites).await,
         Command::Bench { trials } => bench::bench(trials.max(1)).await,
         Command::Gc => gc().await,
         Command::Proxy { listen } => {
@@ -90,6 +90,7 @@ async fn dispatch(cli: Cli) -> i32 {
 
 fn list() -> i32 {
     let width = BUILTIN.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut rows = Vec::new();
     for (name, _) in BUILTIN {
         match Suite::builtin(name) {
             Ok(s) => {
@@ -97,13 +98,19 @@ fn list() -> i32 {
                     crate::Expected::Valid => "valid  ",
                     crate::Expected::Invalid => "invalid",
                 };
-                println!("{name:<width$}  {expected}  {}", s.description);
+                // The client under test: a real one through an adapter, or sqlx.
+                let client = s.client.as_ref().map_or("sqlx".into(), |c| c.to_string());
+                rows.push((name, expected, client, s.description));
             }
             Err(e) => {
                 eprintln!("goneaway: {e}");
                 return EXIT_HARNESS;
             }
         }
+    }
+    let cw = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    for (name, expected, client, description) in rows {
+        println!("{name:<width$}  {expected}  {client:<cw$}  {description}");
     }
     EXIT_OK
 }
@@ -166,7 +173,7 @@ async fn gc() -> i32 {
     }
 }
 
-fn check(names: &[String]) -> i32 {
+async fn check(names: &[String]) -> i32 {
     let mut code = EXIT_OK;
     for name in names {
         match Suite::resolve(name) {
@@ -180,13 +187,26 @@ fn check(names: &[String]) -> i32 {
                 for w in s.warnings() {
                     println!("  warn {}: {}", w.rule, w.message);
                 }
-                if let Some(pool) = &s.pool {
-                    for l in crate::lint::lint(pool, &s.server, &s.workload, &s.faults) {
-                        let p = l
-                            .predicts
-                            .map_or(String::new(), |p| format!(" -> predicts {}", p.class));
-                        println!("  lint {}: {}{p}", l.rule, l.message);
-                    }
+                // A real client is asked what it builds; nothing connects to a server.
+                let (pool, mut lints) = match &s.client {
+                    Some(c) => match crate::client::preview(c, s.pool.as_ref()).await {
+                        Ok((pool, lint)) => (pool, lint.into_iter().collect()),
+                        Err(e) => {
+                            eprintln!("{}: {e}", s.origin);
+                            code = EXIT_HARNESS;
+                            continue;
+                        }
+                    },
+                    None => (s.pool.clone(), vec![]),
+                };
+                if let Some(pool) = &pool {
+                    lints.extend(crate::lint::lint(pool, &s.server, &s.workload, &s.faults));
+                }
+                for l in lints {
+                    let p = l
+                        .predicts
+                        .map_or(String::new(), |p| format!(" -> predicts {}", p.class));
+                    println!("  lint {}: {}{p}", l.rule, l.message);
                 }
             }
             Err(e) => {

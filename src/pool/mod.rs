@@ -48,6 +48,12 @@ pub trait Pool: Send + Sync + 'static {
     fn settings(&self) -> Option<PoolSpec>;
     /// Close every connection; called once the run is over.
     async fn close(&self);
+    /// Why the pool can no longer be trusted to report what its client did (an adapter
+    /// process that died, hung or spoke garbage). The run then ends with a harness error
+    /// instead of a verdict.
+    fn broken(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -181,7 +181,7 @@ async fn probe(path: PathBuf) -> Result<Binary, ServerError> {
 // Template datadir cache
 // ---------------------------------------------------------------------------------------
 
-fn cache_root() -> Result<PathBuf, ServerError> {
+pub(crate) fn cache_root() -> Result<PathBuf, ServerError> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(dir) = var("GONEAWAY_CACHE") {
         return Ok(PathBuf::from(dir));
@@ -366,7 +366,7 @@ struct SpawnJob {
 /// harness dies.
 static SPAWNER: StdMutex<Option<mpsc::Sender<SpawnJob>>> = StdMutex::new(None);
 
-async fn spawn_on_spawner(cmd: Command) -> io::Result<Child> {
+pub(crate) async fn spawn_on_spawner(cmd: Command) -> io::Result<Child> {
     let inbox = {
         let mut guard = SPAWNER.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {

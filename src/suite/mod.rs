@@ -6,6 +6,7 @@
 //! field, and says what is allowed.
 
 mod builtin;
+mod client;
 mod raw;
 mod reach;
 
@@ -42,6 +43,8 @@ pub struct Suite {
     pub declared_backend: BackendKind,
     /// `None`: the pool is built by the user (library use) or sqlx defaults.
     pub pool: Option<PoolSpec>,
+    /// `[client]`: the client under test in another process; `None` is sqlx.
+    pub client: Option<crate::client::ClientSpec>,
     /// A proxy between pool and server: `[proxy]`, or implied by a network fault.
     pub proxy: Option<ProxySpec>,
     pub workload: WorkloadSpec,
@@ -248,6 +251,11 @@ impl Cx<'_> {
         }
         let server = self.server(&raw.server)?;
         let pool = raw.pool.as_ref().map(|p| self.pool(p)).transpose()?;
+        let client = raw
+            .client
+            .as_ref()
+            .map(|c| self.client(c, raw.pool.as_ref(), pool.as_ref()))
+            .transpose()?;
         let Some(raw_workload) = &raw.workload else {
             return Err(self.missing(
                 None,
@@ -316,6 +324,7 @@ impl Cx<'_> {
             declared_backend: server.backend,
             server,
             pool,
+            client,
             proxy,
             workload,
             faults,

@@ -24,6 +24,7 @@ pub struct RawSuite {
     pub server: RawServer,
     pub proxy: Option<S<RawProxy>>,
     pub pool: Option<S<RawPool>>,
+    pub client: Option<S<RawClient>>,
     pub workload: Option<S<RawWorkload>>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<S<RawFault>>,
@@ -67,6 +68,16 @@ pub struct RawPool {
     pub idle_timeout: Option<S<Never<Dur>>>,
     pub max_lifetime: Option<S<Never<Dur>>>,
     pub test_before_acquire: Option<S<bool>>,
+}
+
+/// `[client]`: which client is under test (default: sqlx). See `suite::client`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub kind: Option<S<String>>,
+    pub command: Option<S<Vec<String>>>,
+    pub driver: Option<S<String>>,
+    pub config: Option<S<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]

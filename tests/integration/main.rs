@@ -11,6 +11,7 @@ mod common;
 
 mod classify;
 mod cli;
+mod clients;
 mod diff;
 mod docker_cli;
 mod docker_network_cut;

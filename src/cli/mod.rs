@@ -237,6 +237,7 @@ async fn bench(trials: usize) -> i32 {
         ms(install)
     );
     println!("  fresh / cached            {:.1}x", ratio(fresh, cached));
+    #[cfg(feature = "docker")]
     match crate::server::docker::measure_spawn(trials).await {
         Ok(d) => {
             let docker = median(d.iter().map(|t| t.total).collect());
@@ -250,6 +251,11 @@ async fn bench(trials: usize) -> i32 {
         }
         Err(e) => println!("  docker                    not measured: {e}"),
     }
+    #[cfg(not(feature = "docker"))]
+    println!(
+        "  docker                    not measured: {}",
+        crate::server::ServerError::DockerDisabled
+    );
     proxy_bench().await
 }
 
@@ -317,6 +323,17 @@ async fn gc() -> i32 {
     for dir in &dirs {
         println!("  {}", dir.display());
     }
+    docker_gc().await
+}
+
+#[cfg(not(feature = "docker"))]
+async fn docker_gc() -> i32 {
+    println!("no containers to look for: this goneaway is built without its `docker` feature");
+    EXIT_OK
+}
+
+#[cfg(feature = "docker")]
+async fn docker_gc() -> i32 {
     match crate::server::docker::gc().await {
         Ok(r) => {
             println!(

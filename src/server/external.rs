@@ -112,9 +112,6 @@ impl Server for ExternalServer {
     fn admin(&self) -> ConnectInfo {
         self.info.clone()
     }
-    fn supports(&self, _action: Action) -> bool {
-        false
-    }
     async fn act(&self, action: Action) -> Result<(), ServerError> {
         Err(ServerError::Unsupported {
             backend: BackendKind::External,

@@ -19,6 +19,7 @@
 
 mod bench;
 mod binary;
+mod clone;
 mod launch;
 mod reaper;
 mod template;

@@ -78,7 +78,7 @@ pub enum Command {
         trials: usize,
     },
     /// Remove containers, networks and temp dirs left by goneaway runs whose process is
-    /// gone.
+    /// gone, and put back the settings and tables they changed on servers you own.
     Gc,
     /// Serve the Toxiproxy HTTP API (and its proxies) for anyone's tests, until Ctrl-C.
     Proxy {
@@ -334,7 +334,21 @@ async fn gc() -> i32 {
     for dir in &dirs {
         println!("  {}", dir.display());
     }
-    docker_gc().await
+    // Settings and tables that killed runs left on servers the user owns.
+    let mut code = EXIT_OK;
+    for replayed in crate::server::replay_orphans(None).await {
+        match replayed {
+            Ok(r) => println!(
+                "put back {} change(s) a dead goneaway run made on {}",
+                r.statements, r.server
+            ),
+            Err(e) => {
+                eprintln!("goneaway: gc: {e}");
+                code = EXIT_HARNESS;
+            }
+        }
+    }
+    code.max(docker_gc().await)
 }
 
 #[cfg(not(feature = "docker"))]

@@ -75,6 +75,12 @@ pub enum ServerError {
         status: String,
         log_tail: String,
     },
+    #[error("journal of settings changed on {server} at {path}: {message}")]
+    Journal {
+        server: String,
+        path: String,
+        message: String,
+    },
 }
 
 impl ServerError {

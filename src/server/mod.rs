@@ -12,6 +12,7 @@ mod capability;
 pub mod docker;
 mod error;
 pub mod external;
+mod journal;
 pub mod process;
 mod shared;
 mod watchdog;
@@ -19,6 +20,7 @@ mod watchdog;
 pub use admin::{admin_connect, admin_exec, global, sql_literal, verify_settings};
 pub use capability::{Capability, capabilities};
 pub use error::ServerError;
+pub use journal::{Journal, Replayed, replay_orphans};
 pub use shared::{Owner, block_on_own_thread, cache_root};
 
 use std::collections::BTreeMap;
@@ -200,6 +202,9 @@ impl Action {
     }
 }
 
+/// The writes table of a server the harness throws away after the run.
+pub const WRITES_TABLE: &str = "goneaway_writes";
+
 /// A running server. Dropping it stops the server and removes everything it left on
 /// disk (for external servers: restores the settings the harness changed).
 #[async_trait]
@@ -217,6 +222,30 @@ pub trait Server: Send + Sync + fmt::Debug {
     }
     /// Do `action`; `Start` returns once the server answers again.
     async fn act(&self, action: Action) -> Result<(), ServerError>;
+
+    /// Where changes to a server that outlives the run are written down first (the
+    /// external backend); `None` for a server the harness throws away.
+    fn journal(&self) -> Option<&Journal> {
+        None
+    }
+
+    /// The table the workload writes and the final read reads back.
+    fn writes_table(&self) -> String {
+        WRITES_TABLE.to_string()
+    }
+
+    /// `SET GLOBAL name = value`, the old value journaled first (when the server has a
+    /// journal) so it is put back even if the harness is killed. Returns the old value.
+    async fn set_global(&self, name: &str, value: &str) -> Result<String, ServerError> {
+        let admin = self.admin();
+        let mut conn = admin_connect(&admin).await?;
+        let old = admin::global_on(&mut conn, &admin, name).await?;
+        if let Some(journal) = self.journal() {
+            journal.record(format!("SET GLOBAL {name} = {}", sql_literal(&old)))?;
+        }
+        admin::exec_on(&mut conn, &admin, &format!("SET GLOBAL {name} = {value}")).await?;
+        Ok(old)
+    }
 }
 
 /// Start (or attach to) the server a spec describes, and check it took every setting.

@@ -74,7 +74,7 @@ pub enum Command {
         trials: usize,
     },
     /// Remove containers, networks and temp dirs left by goneaway runs whose process is
-    /// gone.
+    /// gone, and put back the settings and tables they changed on servers you own.
     Gc,
     /// Serve the Toxiproxy HTTP API (and its proxies) for anyone's tests, until Ctrl-C.
     Proxy {

@@ -15,8 +15,15 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
 
+/// `median (min–max)`: one figure and how much it moved between trials.
+fn spread(mut d: Vec<Duration>) -> String {
+    d.sort();
+    let (lo, hi) = (d[0].as_secs_f64() * 1e3, d[d.len() - 1].as_secs_f64() * 1e3);
+    format!("{} ({lo:.0}–{hi:.0})", ms(median(d)))
+}
+
 pub(super) async fn bench(trials: usize) -> i32 {
-    println!("server spawn -> ready, {trials} trial(s) each, median");
+    println!("server spawn -> ready, {trials} trial(s) each, median (min–max)");
     let t = match crate::server::process::measure_spawn(trials).await {
         Ok(t) => t,
         Err(e) => {
@@ -26,21 +33,26 @@ pub(super) async fn bench(trials: usize) -> i32 {
     };
     let cached = median(t.cached.iter().map(|t| t.total()).collect());
     let fresh = median(t.fresh.iter().map(|t| t.total()).collect());
-    let copy = median(t.cached.iter().map(|t| t.prepare).collect());
-    let install = median(t.fresh.iter().map(|t| t.prepare).collect());
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     println!("  server                    {}", t.version);
+    use crate::server::process::SpawnTrial;
+    let all = |trials: &[SpawnTrial], part: fn(&SpawnTrial) -> Duration| {
+        spread(trials.iter().map(part).collect())
+    };
     println!(
-        "  process, cached datadir   {} (copy {} + start)",
-        ms(cached),
-        ms(copy)
+        "  process, cached datadir   {}: copy {} + start {}",
+        all(&t.cached, |t| t.total()),
+        all(&t.cached, |t| t.prepare),
+        all(&t.cached, |t| t.ready)
     );
     println!(
-        "  process, fresh install    {} (install {} + start)",
-        ms(fresh),
-        ms(install)
+        "  process, fresh install    {}: install {} + start {}",
+        all(&t.fresh, |t| t.total()),
+        all(&t.fresh, |t| t.prepare),
+        all(&t.fresh, |t| t.ready)
     );
     println!("  fresh / cached            {:.1}x", ratio(fresh, cached));
+    #[cfg(feature = "docker")]
     match crate::server::docker::measure_spawn(trials).await {
         Ok(d) => {
             let docker = median(d.iter().map(|t| t.total).collect());
@@ -54,6 +66,11 @@ pub(super) async fn bench(trials: usize) -> i32 {
         }
         Err(e) => println!("  docker                    not measured: {e}"),
     }
+    #[cfg(not(feature = "docker"))]
+    println!(
+        "  docker                    not measured: {}",
+        crate::server::ServerError::DockerDisabled
+    );
     proxy_bench().await
 }
 

@@ -153,6 +153,31 @@ async fn gc() -> i32 {
     for dir in &dirs {
         println!("  {}", dir.display());
     }
+    // Settings and tables that killed runs left on servers the user owns.
+    let mut code = EXIT_OK;
+    for replayed in crate::server::replay_orphans(None).await {
+        match replayed {
+            Ok(r) => println!(
+                "put back {} change(s) a dead goneaway run made on {}",
+                r.statements, r.server
+            ),
+            Err(e) => {
+                eprintln!("goneaway: gc: {e}");
+                code = EXIT_HARNESS;
+            }
+        }
+    }
+    code.max(docker_gc().await)
+}
+
+#[cfg(not(feature = "docker"))]
+async fn docker_gc() -> i32 {
+    println!("no containers to look for: this goneaway is built without its `docker` feature");
+    EXIT_OK
+}
+
+#[cfg(feature = "docker")]
+async fn docker_gc() -> i32 {
     match crate::server::docker::gc().await {
         Ok(r) => {
             println!(

@@ -668,12 +668,14 @@ impl Conn for AdapterConn {
     async fn run(&mut self, statement: Statement) -> Result<(), OpError> {
         let s = match statement {
             Statement::Ping => json!({"kind": "ping"}),
-            Statement::Select { id } => json!({"kind": "select", "id": id}),
-            Statement::Insert { id, worker } => {
-                json!({"kind": "insert", "id": id, "worker": worker})
+            Statement::Select { id, table } => {
+                json!({"kind": "select", "id": id, "table": &*table})
             }
-            Statement::Transaction { id, worker } => {
-                json!({"kind": "transaction", "id": id, "worker": worker})
+            Statement::Insert { id, worker, table } => {
+                json!({"kind": "insert", "id": id, "worker": worker, "table": &*table})
+            }
+            Statement::Transaction { id, worker, table } => {
+                json!({"kind": "transaction", "id": id, "worker": worker, "table": &*table})
             }
             Statement::Sleep(d) => json!({"kind": "sleep", "seconds": d.as_secs_f64()}),
         };

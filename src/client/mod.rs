@@ -130,7 +130,7 @@ pub fn command(spec: &ClientSpec) -> Result<Vec<String>, ClientError> {
 /// templates' too; the temp dir without one), once; concurrent runs write the same bytes
 /// through a rename, so none ever reads a half-written file.
 fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
-    let root = crate::server::process::cache_root().unwrap_or_else(|_| std::env::temp_dir());
+    let root = crate::server::cache_root().unwrap_or_else(|_| std::env::temp_dir());
     let dir = root.join(format!("adapters-{}", env!("CARGO_PKG_VERSION")));
     let path = dir.join(name);
     if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {

@@ -148,16 +148,19 @@ class Adapter:
     def statement(self, conn, s):
         t = self.text
         kind = s["kind"]
+        # The harness names the table (a run's own on an external server); it is an
+        # identifier the harness made, never user input.
+        table = s.get("table", "goneaway_writes")
         if kind == "ping":
             conn.execute(t("SELECT 1")).fetchall()
         elif kind == "select":
-            conn.execute(t("SELECT id, worker FROM goneaway_writes WHERE id = :id"), {"id": s["id"]}).fetchall()
+            conn.execute(t(f"SELECT id, worker FROM {table} WHERE id = :id"), {"id": s["id"]}).fetchall()
         elif kind == "insert":
-            conn.execute(t("INSERT INTO goneaway_writes (id, worker) VALUES (:id, :w)"), {"id": s["id"], "w": s["worker"]})
+            conn.execute(t(f"INSERT INTO {table} (id, worker) VALUES (:id, :w)"), {"id": s["id"], "w": s["worker"]})
         elif kind == "transaction":
             with conn.begin():
-                conn.execute(t("INSERT INTO goneaway_writes (id, worker) VALUES (:id, :w)"), {"id": s["id"], "w": s["worker"]})
-                conn.execute(t("SELECT COUNT(*) FROM goneaway_writes WHERE id = :id"), {"id": s["id"]}).fetchall()
+                conn.execute(t(f"INSERT INTO {table} (id, worker) VALUES (:id, :w)"), {"id": s["id"], "w": s["worker"]})
+                conn.execute(t(f"SELECT COUNT(*) FROM {table} WHERE id = :id"), {"id": s["id"]}).fetchall()
         elif kind == "sleep":
             conn.execute(t("SELECT SLEEP(:s)"), {"s": s["seconds"]}).fetchall()
         else:

@@ -7,6 +7,7 @@
 pub mod sqlx;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,17 +15,27 @@ use serde::Serialize;
 
 use crate::history::OpError;
 
-/// What one request asks of a connection.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one request asks of a connection. `table` is the run's writes table
+/// (`id BIGINT PRIMARY KEY, worker INT`), named by the server handle: runs sharing a
+/// server each get their own.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// A round trip with no table access (`SELECT 1` / COM_PING).
     Ping,
     /// A primary-key lookup.
-    Select { id: i64 },
+    Select { table: Arc<str>, id: i64 },
     /// Insert a row whose id the harness remembers (the durability check reads it back).
-    Insert { id: i64, worker: u32 },
+    Insert {
+        table: Arc<str>,
+        id: i64,
+        worker: u32,
+    },
     /// BEGIN; insert; read it back; COMMIT.
-    Transaction { id: i64, worker: u32 },
+    Transaction {
+        table: Arc<str>,
+        id: i64,
+        worker: u32,
+    },
     /// `SELECT SLEEP(s)`: something active for a KILL to hit.
     Sleep(Duration),
 }

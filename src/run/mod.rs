@@ -155,6 +155,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let gate = Gate::new();
     let ids = IdSpace {
         run: (seed % 9_000) as i64 + 1,
+        table: server.writes_table().into(),
     };
     let baseline = {
         let s = pool.stats();
@@ -217,7 +218,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
                 pool.clone(),
                 recorder.clone(),
                 gate.clone(),
-                ids,
+                ids.clone(),
                 seed,
                 deadline_cancel.clone(),
             )
@@ -365,7 +366,7 @@ impl Net {
 
 async fn prepare_schema(server: &dyn Server) -> Result<(), Error> {
     let app = server.app();
-    let table = format!("`{}`.goneaway_writes", app.database);
+    let table = format!("`{}`.{}", app.database, server.writes_table());
     admin_exec(
         &server.admin(),
         &format!("CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY, worker INT NOT NULL) ENGINE=InnoDB"),
@@ -392,7 +393,7 @@ async fn settle(pool: &dyn Pool, recorder: &Recorder, leaked: u32) -> PoolSample
 /// while: the last fault may have just restarted the server.
 async fn final_read(server: &dyn Server, ids: IdSpace) -> FinalRead {
     let admin = server.admin();
-    let table = format!("`{}`.goneaway_writes", server.app().database);
+    let table = format!("`{}`.{}", server.app().database, server.writes_table());
     let (lo, hi) = ids.range();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut last = String::new();

@@ -70,6 +70,30 @@ pub async fn run_all_met(
     reports
 }
 
+/// For tests that need the docker backend: `true` to go on. Locally, a missing daemon or
+/// image (when `need_image`) prints one line on stderr and gives `false`, so the test can
+/// return; when the environment variable `CI` is set it panics instead, so CI cannot pass
+/// by skipping.
+#[cfg(feature = "docker")]
+pub async fn docker_ready_or_skip(test: &str, need_image: bool) -> bool {
+    use goneaway::server::ServerError;
+    use goneaway::server::docker::{DockerError, check_available};
+    let check = match check_available(None).await {
+        Err(ServerError::Docker(DockerError::ImageMissing { .. })) if !need_image => Ok(()),
+        other => other,
+    };
+    match check {
+        Ok(()) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("{test}: the docker backend must run in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            false
+        }
+    }
+}
+
 /// A docker-backend server spec with these settings.
 pub fn docker_spec(settings: &[(&str, &str)]) -> goneaway::server::ServerSpec {
     goneaway::server::ServerSpec {

@@ -288,3 +288,19 @@ fn goneaway_proxy_serves_the_toxiproxy_api_to_any_client() {
         );
     }
 }
+
+/// Built without the `docker` feature (`cargo test --no-default-features`), a suite that
+/// asks for the docker backend is one line saying how to turn it on, and exit 2.
+#[cfg(not(feature = "docker"))]
+#[test]
+fn a_docker_suite_without_the_docker_feature_says_how_to_turn_it_on() {
+    let out = goneaway(&["run", "network-partition", "--no-save"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the docker backend is not built into this goneaway")
+            && stderr.contains("features = [\"docker\"]"),
+        "{stderr}"
+    );
+}

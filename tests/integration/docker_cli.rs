@@ -2,19 +2,22 @@
 //! run leaves no container, network or temp dir (the engine bridge's included), and after
 //! a SIGKILL `goneaway gc` removes what the killed run left. Without Docker or the image these tests print one
 //! line and pass locally; with `CI` set they fail.
+#![cfg(feature = "docker")]
+
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use goneaway::server::docker::{self, LABEL_OWNER_PID};
+use goneaway::server::docker::LABEL_OWNER_PID;
 
 const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
 
 fn docker_ready(test: &str) -> bool {
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(docker::ready_or_skip(test, true))
+        .block_on(common::docker_ready_or_skip(test, true))
 }
 
 fn text(bytes: &[u8]) -> String {

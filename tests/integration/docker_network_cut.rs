@@ -1,12 +1,13 @@
 //! What a pooled connection sees across a docker network cut (Disconnect/Reconnect on the
 //! default container route). The observations are printed (`--nocapture`) for the
 //! network-cut suite to build on; the asserts are only that the pool recovers.
+#![cfg(feature = "docker")]
 
 use crate::common;
 
 use std::time::{Duration, Instant};
 
-use goneaway::server::docker::{self, DockerServer};
+use goneaway::server::docker::DockerServer;
 use goneaway::server::{Action, Server};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{ConnectOptions, MySqlPool};
@@ -22,7 +23,7 @@ async fn query(pool: &MySqlPool, within: Duration) -> String {
 
 #[tokio::test]
 async fn what_a_pool_sees_across_a_cut() {
-    if !docker::ready_or_skip("what_a_pool_sees_across_a_cut", true).await {
+    if !common::docker_ready_or_skip("what_a_pool_sees_across_a_cut", true).await {
         return;
     }
     let server = DockerServer::start(&spec(&[("wait_timeout", "3")]))

@@ -1,6 +1,7 @@
 //! The docker backend against real containers from the local image
 //! (`bash ci/build-image.sh`). Without Docker or the image these tests print one line and
 //! pass locally; with `CI` set they fail.
+#![cfg(feature = "docker")]
 
 use crate::common;
 
@@ -13,7 +14,7 @@ use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
 async fn docker_ready(test: &str, need_image: bool) -> bool {
-    docker::ready_or_skip(test, need_image).await
+    common::docker_ready_or_skip(test, need_image).await
 }
 
 use common::{docker_spec as spec, select_one};

@@ -1,6 +1,7 @@
 //! The server-side suites again, unchanged, on the docker backend: a kill is a container
 //! kill, a pause is the cgroup freezer. Fails (not skips) under CI without Docker or the
 //! image (`bash ci/build-image.sh`).
+#![cfg(feature = "docker")]
 
 use crate::common;
 
@@ -8,7 +9,7 @@ use goneaway::{BackendKind, Suite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn server_suites_meet_their_expectations_on_docker() {
-    if !goneaway::server::docker::ready_or_skip("docker suites", true).await {
+    if !common::docker_ready_or_skip("docker suites", true).await {
         return;
     }
     let suites = [

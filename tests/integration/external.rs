@@ -171,3 +171,207 @@ async fn a_user_pool_that_never_answers_is_a_recorded_timeout_not_a_hang() {
     report.assert_expected();
     assert_eq!(report.stable.verdict, Verdict::Invalid);
 }
+
+// ---- kill -9 of the harness: the user's server is left as it was found ----
+
+const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
+
+/// The writes tables goneaway runs have in the user's database.
+async fn run_tables(url: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name LIKE 'goneaway\\_writes\\_%'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+}
+
+/// A suite that lowers wait_timeout and max_connections on the user's server for long
+/// enough to be killed in the middle.
+fn long_external_suite(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("external-long.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+            description = "runs long on a server we do not own, to be killed mid-run"
+            [server]
+            backend = "external"
+            url = "{url}"
+            wait_timeout = 2
+            max_connections = 20
+            [pool]
+            max_connections = 2
+            [workload]
+            workers = 2
+            duration = "60s"
+            rate = 20
+            mix = {{ insert = 1, select = 1 }}
+            [expect]
+            verdict = "valid"
+            "#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Start `goneaway run` on `suite`, wait until it has changed the server, SIGKILL it.
+async fn kill_mid_run(suite: &std::path::Path, url: &str, cache: &std::path::Path, path_env: &str) {
+    let mut child = std::process::Command::new(BIN)
+        .args(["run", suite.to_str().unwrap(), "--no-save"])
+        .env("GONEAWAY_CACHE", cache)
+        .env("PATH", path_env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if global(url, "max_connections").await == "20" && !run_tables(url).await.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never changed the server"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await; // into the workload
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// Poll until the server is as it was before, at most `within`; what differs otherwise.
+async fn back_as_found(
+    url: &str,
+    before: &(String, String),
+    within: std::time::Duration,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let now = (
+            global(url, "wait_timeout").await,
+            global(url, "max_connections").await,
+        );
+        let tables = run_tables(url).await;
+        if now == *before && tables.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "after {within:?}: (wait_timeout, max_connections) = {now:?}, was {before:?}; \
+                 tables left: {tables:?}"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn journals_in(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for dir in std::fs::read_dir(cache.join("journals"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for f in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            found.push(f.path());
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_of_the_harness_leaves_the_users_server_as_it_was_found() {
+    if !common::mariadb() {
+        return;
+    }
+    let owned = server::start(&ServerSpec::default()).await.unwrap();
+    let url = owned.admin().url();
+    let before = (
+        global(&url, "wait_timeout").await,
+        global(&url, "max_connections").await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let suite = long_external_suite(dir.path(), &url);
+    let cache = dir.path().join("cache");
+
+    // With a mariadb client on PATH, the journal's watchdog puts everything back.
+    let path_env = std::env::var("PATH").unwrap_or_default();
+    kill_mid_run(&suite, &url, &cache, &path_env).await;
+    back_as_found(&url, &before, std::time::Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("the watchdog did not restore the server: {e}"));
+    assert_eq!(journals_in(&cache), Vec::<std::path::PathBuf>::new());
+
+    // Without one (an empty PATH), the journal stays until `goneaway gc` replays it.
+    kill_mid_run(&suite, &url, &cache, "").await;
+    assert_eq!(
+        global(&url, "max_connections").await,
+        "20",
+        "nothing restored it yet"
+    );
+    assert_eq!(
+        journals_in(&cache).len(),
+        2,
+        "the journal and its credentials stay"
+    );
+    let out = std::process::Command::new(BIN)
+        .arg("gc")
+        .env("GONEAWAY_CACHE", &cache)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("put back 3 change(s)"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    back_as_found(&url, &before, std::time::Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("gc did not restore the server: {e}"));
+    assert_eq!(journals_in(&cache), Vec::<std::path::PathBuf>::new());
+
+    // Killed again without a client: the next run against the server replays it first.
+    kill_mid_run(&suite, &url, &cache, "").await;
+    let quick = dir.path().join("after-a-kill.toml");
+    std::fs::write(
+        &quick,
+        format!(
+            r#"
+            description = "a short run after a killed one"
+            [server]
+            backend = "external"
+            url = "{url}"
+            [workload]
+            duration = "1s"
+            [expect]
+            verdict = "valid"
+            "#
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["run", quick.to_str().unwrap(), "--no-save"])
+        .env("GONEAWAY_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    back_as_found(&url, &before, std::time::Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("the next run did not restore the server: {e}"));
+}

@@ -210,9 +210,10 @@ async fn the_seed_fixes_which_requests_leak() {
     assert_eq!(first(&a), first(&b));
 }
 
+#[cfg(feature = "docker")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_docker_disconnect_in_a_quiet_gap_touches_nothing() {
-    if !goneaway::server::docker::ready_or_skip("the docker honest case", true).await {
+    if !common::docker_ready_or_skip("the docker honest case", true).await {
         return;
     }
     let r = suite("disconnect-in-a-quiet-gap").run().await.unwrap();

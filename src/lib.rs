@@ -22,9 +22,6 @@
 // so the public API is this list, not the crate's layout (turmoil's shape). `server`,
 // `pool`, `proxy` and `report` stay modules: users start servers, implement the pool
 // traits, drive the proxy from their own tests and read or compare saved reports.
-// `check` re-exports a few items (Blame, Window, causes, Evidence, Outcome) that only its
-// own tests use; that was its public API while the module was public.
-#[allow(unused_imports)]
 mod check;
 mod cli;
 mod client;

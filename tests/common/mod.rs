@@ -129,3 +129,28 @@ pub async fn timed_select_one<'e>(
     let result = select_one(executor, within).await;
     (result, started.elapsed())
 }
+
+/// Run the calling test again in a process of its own with `envs` set: for the few tests
+/// that need process-wide state (environment variables read once) inside the one
+/// integration binary. Returns true in that child (run the test's body there), false in
+/// the parent, which has already checked that the child passed.
+pub fn in_own_process(module: &str, test: &str, envs: &[(&str, &str)]) -> bool {
+    const CHILD: &str = "GONEAWAY_TEST_CHILD";
+    if std::env::var(CHILD).as_deref() == Ok(test) {
+        return true;
+    }
+    // libtest names a test by its module path inside the test crate.
+    let name = match module.split_once("::") {
+        Some((_, module)) => format!("{module}::{test}"),
+        None => test.to_string(),
+    };
+    let status = std::process::Command::new(std::env::current_exe().expect("current exe"))
+        .args(["--exact", &name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("spawn the test binary again");
+    assert!(status.success(), "{name} failed in its own process");
+    false
+}

@@ -2,9 +2,9 @@
 //! turmoil use). Each test binary links sqlx, testcontainers, axum and tokio; one binary
 //! instead of one per file is most of what a fresh `cargo test` saves.
 //!
-//! Three tests stay binaries of their own: `bad_suites` (the suite corpus: small and
-//! independent of servers), and `docker_errors` and `docker_published`, which set
-//! process-wide environment variables before anything else starts.
+//! The suite corpus (`bad_suites`) stays a small binary of its own: it needs no server.
+//! Tests that need process-wide environment variables run in a child process of this
+//! binary (`common::in_own_process`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -14,7 +14,9 @@ mod cli;
 mod clients;
 mod diff;
 mod docker_cli;
+mod docker_errors;
 mod docker_network_cut;
+mod docker_published;
 mod docker_server;
 mod docker_suites;
 mod external;

@@ -1,9 +1,9 @@
 //! The docker backend with `GONEAWAY_DOCKER_ADDRESS=published`: the pool reaches the
 //! server through the pinned published port on 127.0.0.1 (what rootless Docker and
-//! non-Linux hosts get). One test in its own binary, because it sets the variable.
+//! non-Linux hosts get). The test runs in a process of its own, with the variable set.
 #![cfg(feature = "docker")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -14,8 +14,13 @@ use sqlx::mysql::MySqlPoolOptions;
 
 #[test]
 fn published_address_survives_every_action() {
-    // SAFETY: the only test in this binary, before any runtime or other thread starts.
-    unsafe { std::env::set_var(docker::ADDRESS_ENV, "published") };
+    if !common::in_own_process(
+        module_path!(),
+        "published_address_survives_every_action",
+        &[(docker::ADDRESS_ENV, "published")],
+    ) {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

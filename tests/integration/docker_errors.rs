@@ -1,14 +1,21 @@
-//! What a user sees when the Docker daemon is not there. One test in its own binary: it
-//! points DOCKER_HOST at a socket that does not exist before anything else runs.
+//! What a user sees when the Docker daemon is not there. The test runs in a process of
+//! its own, with DOCKER_HOST pointed at a socket that does not exist.
 #![cfg(feature = "docker")]
+
+use crate::common;
 
 use goneaway::server::docker::DockerServer;
 use goneaway::server::{BackendKind, ServerSpec};
 
 #[test]
 fn no_daemon_says_so_in_one_line() {
-    // SAFETY: the only test in this binary, before any runtime or other thread starts.
-    unsafe { std::env::set_var("DOCKER_HOST", "unix:///nonexistent/docker.sock") };
+    if !common::in_own_process(
+        module_path!(),
+        "no_daemon_says_so_in_one_line",
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    ) {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -37,7 +44,7 @@ fn no_daemon_says_so_in_one_line() {
     let path = dir.path().join("docker.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     let host = format!("unix://{}", path.display());
-    // SAFETY: as above; the runtime is current-thread and idle.
+    // SAFETY: this process runs only this test, and its runtime is current-thread and idle.
     unsafe { std::env::set_var("DOCKER_HOST", &host) };
     let err = runtime
         .block_on(DockerServer::start(&spec))

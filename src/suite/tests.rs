@@ -461,6 +461,7 @@ fn a_repeat_is_bounded() {
 mod mutations {
     use super::*;
     use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
 
     #[derive(Debug, Clone)]
     enum Edit {
@@ -596,7 +597,13 @@ mod mutations {
 
     proptest! {
         // About 0.2 ms a case: well under a few seconds, shrinking included.
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig {
+            cases: 2000,
+            // Regression seeds live beside this file (the repo keeps its top level to the
+            // project's own folders).
+            failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn mutated_suites_never_panic_and_errors_have_a_place(
             suite in 0..BUILTIN.len(),

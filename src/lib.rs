@@ -21,6 +21,7 @@
 pub mod check;
 pub mod cli;
 pub mod error;
+pub mod explore;
 pub mod fault;
 pub mod history;
 pub mod lint;

@@ -86,6 +86,9 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8474")]
         listen: std::net::SocketAddr,
     },
+    /// Generate fault schedules around a base suite, run each, and shrink what breaks
+    /// its expectations to a minimal suite file.
+    Explore(crate::explore::command::ExploreArgs),
     /// Check suite files without running them; prints the lint.
     Check {
         /// Suite paths or built-in names.
@@ -110,6 +113,7 @@ pub async fn main(cli: Cli) -> i32 {
             thresholds,
         } => diff(&old, &new, json, fail_on_drift, &thresholds),
         Command::Check { suites } => check(&suites),
+        Command::Explore(args) => crate::explore::command::command(args).await,
         Command::Bench { trials } => bench(trials.max(1)).await,
         Command::Gc => gc().await,
         Command::Proxy { listen } => {

@@ -9,6 +9,7 @@
 //! A case that only fails because something proved nothing (an `unknown` finding: a
 //! generated fault that touched nothing) is inconclusive, never a failure.
 
+pub mod command;
 pub mod error;
 mod render;
 pub mod runner;
@@ -123,6 +124,8 @@ pub struct Options {
     pub shard: Shard,
     /// Extra runs a failure must also fail to count.
     pub confirm: u32,
+    /// Start no new case once this many have failed: each failure costs a shrink.
+    pub max_failures: Option<usize>,
     /// Shrinking stops after this many steps or this long, per failure.
     pub shrink_steps: Option<u32>,
     pub shrink_time: Option<Duration>,
@@ -150,6 +153,7 @@ impl Default for Options {
             max_faults: 3,
             shard: Shard::ALL,
             confirm: 3,
+            max_failures: None,
             shrink_steps: Some(64),
             shrink_time: Some(Duration::from_secs(600)),
             report_dir: None,
@@ -158,6 +162,34 @@ impl Default for Options {
             progress: false,
             runner: Arc::new(RealRunner),
         }
+    }
+}
+
+/// How long shrinking one failure may take: a time, a number of steps, or both
+/// (`5m`, `40`, `5m,40`); whichever runs out first stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShrinkBudget {
+    pub time: Option<Duration>,
+    pub steps: Option<u32>,
+}
+
+impl std::str::FromStr for ShrinkBudget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ShrinkBudget, String> {
+        let mut b = ShrinkBudget::default();
+        for part in s.split(',').map(str::trim) {
+            if let Ok(n) = part.parse::<u32>() {
+                b.steps = Some(n);
+            } else if let Ok(d) = humantime::parse_duration(part) {
+                b.time = Some(d);
+            } else {
+                return Err(format!(
+                    "shrink budget `{part}`: expected a duration (5m), a number of steps (40), or both (5m,40)"
+                ));
+            }
+        }
+        Ok(b)
     }
 }
 
@@ -343,6 +375,9 @@ impl<'b> Explorer<'b> {
         if self.o.confirm != 3 {
             cmd.push_str(&format!(" --confirm {}", self.o.confirm));
         }
+        if let Some(m) = self.o.max_failures {
+            cmd.push_str(&format!(" --max-failures {m}"));
+        }
         if self.o.max_faults != 3 {
             cmd.push_str(&format!(" --max-faults {}", self.o.max_faults));
         }
@@ -478,7 +513,9 @@ impl<'b> Explorer<'b> {
         let runner = self.o.runner.clone();
         let cancel = self.o.cancel.clone();
         loop {
-            while !exhausted && running.len() < self.o.jobs.max(1) && !self.out_of_time() {
+            let enough = self.o.max_failures.is_some_and(|m| failed.len() >= m);
+            while !exhausted && !enough && running.len() < self.o.jobs.max(1) && !self.out_of_time()
+            {
                 let case = match queue.next() {
                     Some(c) => c,
                     None => {
@@ -718,4 +755,28 @@ fn write_file(path: &Path, text: &str) -> Result<(), ExploreError> {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
     std::fs::write(path, text).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_budget_reads_time_steps_or_both() {
+        let both: ShrinkBudget = "5m,40".parse().unwrap();
+        assert_eq!(both.time, Some(Duration::from_secs(300)));
+        assert_eq!(both.steps, Some(40));
+        assert_eq!("12".parse::<ShrinkBudget>().unwrap().time, None);
+        assert!("soon".parse::<ShrinkBudget>().is_err());
+    }
+
+    #[test]
+    fn kinds_parse_and_unknown_ones_are_named() {
+        assert_eq!(
+            parse_kinds("kill, latency").unwrap(),
+            [FaultKind::Kill, FaultKind::Latency]
+        );
+        let e = parse_kinds("kill,set_global").unwrap_err().to_string();
+        assert!(e.starts_with("unknown fault kind `set_global`"), "{e}");
+    }
 }

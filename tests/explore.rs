@@ -134,7 +134,7 @@ async fn inconclusive_cases_are_counted_and_never_fail() {
     });
     let found = explore(&b, o).await.unwrap();
     assert!(found.ok());
-    assert_eq!((found.cases, found.inconclusive), (4, 4));
+    assert_eq!((found.cases, found.inconclusive.len()), (4, 4));
 }
 
 #[tokio::test]
@@ -215,6 +215,17 @@ async fn goneaway_check_accepts_a_written_suite() {
         text.contains("seed = ") && text.contains("[[fault]]"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_cancelled_exploration_says_so_and_does_not_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = base(dir.path(), "outage", OUTAGE);
+    let o = standin(dir.path(), |_: &Suite, _| Ok(Outcome::Met));
+    o.cancel.cancel();
+    let found = explore(&b, o).await.unwrap();
+    assert!(found.interrupted && found.cases == 0, "{}", found.human());
+    assert!(found.human().contains("interrupted"));
 }
 
 #[tokio::test]

@@ -230,7 +230,7 @@ pub struct Exploration {
     pub passed: usize,
     pub confirmed: Vec<Confirmed>,
     pub flaky: Vec<Flaky>,
-    pub inconclusive: usize,
+    pub inconclusive: Vec<Inconclusive>,
     /// Stopped by Ctrl-C (or the caller's cancel) before it was done.
     pub interrupted: bool,
     #[serde(with = "humantime_serde")]
@@ -284,6 +284,15 @@ pub struct Flaky {
     pub schedule: Vec<String>,
     pub failed: u32,
     pub runs: u32,
+}
+
+/// A case whose run proved nothing (its only unmet reasons are `unknown` findings).
+#[derive(Debug, Clone, Serialize)]
+pub struct Inconclusive {
+    pub case: String,
+    pub schedule: Vec<String>,
+    /// Why it proved nothing.
+    pub unmet: Vec<String>,
 }
 
 /// One case ready to run.
@@ -502,7 +511,8 @@ impl<'b> Explorer<'b> {
         let mut queue = replays.into_iter();
         let mut trees: HashMap<usize, Box<dyn ValueTree<Value = Vec<FaultSpec>>>> = HashMap::new();
         let mut failed: Vec<(Case, Outcome)> = Vec::new();
-        let (mut cases, mut passed, mut inconclusive, mut interrupted) = (0, 0, 0, false);
+        let (mut cases, mut passed, mut interrupted) = (0, 0, false);
+        let mut inconclusive = Vec::new();
         let total = limit.map(|n| (0..n).filter(|i| self.o.shard.keeps(*i)).count() + replayed);
 
         // Phase 1: every case once, `jobs` at a time.
@@ -551,16 +561,22 @@ impl<'b> Explorer<'b> {
                 break;
             };
             done += 1;
-            if case.index.is_some() {
+            let out = out?;
+            // A run cut short by Ctrl-C explored nothing: it is not counted as a case.
+            if case.index.is_some() && out != Outcome::Interrupted {
                 cases += 1;
             }
-            match out? {
+            match out {
                 Outcome::Met => {
                     passed += 1;
                     case.index.map(|i| trees.remove(&i));
                 }
-                Outcome::Inconclusive { .. } => {
-                    inconclusive += 1;
+                Outcome::Inconclusive { unmet } => {
+                    inconclusive.push(Inconclusive {
+                        case: case.label.clone(),
+                        schedule: case.faults.iter().map(write::describe).collect(),
+                        unmet,
+                    });
                     case.index.map(|i| trees.remove(&i));
                 }
                 Outcome::Interrupted => interrupted = true,

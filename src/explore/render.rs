@@ -29,7 +29,7 @@ impl Exploration {
             self.passed,
             self.confirmed.len(),
             self.flaky.len(),
-            self.inconclusive,
+            self.inconclusive.len(),
             secs(self.elapsed),
             if self.interrupted {
                 " (interrupted: only part was explored)"
@@ -37,9 +37,13 @@ impl Exploration {
                 ""
             }
         );
-        if self.inconclusive > 0 {
-            s.push_str(
-                "          inconclusive: a generated fault touched nothing, so the run proved nothing (not a failure)\n",
+        // Not failures: a generated fault that touched nothing proves nothing either way.
+        for i in &self.inconclusive {
+            let _ = writeln!(
+                s,
+                "          {} proved nothing: {}",
+                i.case,
+                i.unmet.first().map_or("", String::as_str)
             );
         }
         for (k, c) in self.confirmed.iter().enumerate() {

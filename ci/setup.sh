@@ -21,6 +21,29 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "ci/setup.sh: $(/usr/sbin/mariadbd --version 2>/dev/null || mariadbd --version)"
 
+# The real Python clients (suites with [client] kind = "sqlalchemy" / "flask-sqlalchemy"):
+# a venv with pinned versions from PyPI at the path goneaway looks in (GONEAWAY_PYTHON
+# overrides). mysqlclient builds against libmariadb with pkg-config.
+venv=/opt/goneaway-venv
+pins=(SQLAlchemy==2.1.9 Flask-SQLAlchemy==3.1.1 Flask==3.1.3 PyMySQL==1.2.4 mysqlclient==2.3.2)
+pyneed=()
+dpkg -s libmariadb-dev >/dev/null 2>&1 || dpkg -s default-libmysqlclient-dev >/dev/null 2>&1 || pyneed+=(libmariadb-dev)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || pyneed+=(python3-venv)
+command -v python3 >/dev/null 2>&1 || pyneed+=(python3)
+if [ ${#pyneed[@]} -gt 0 ]; then
+  echo "ci/setup.sh: installing ${pyneed[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pyneed[@]}" build-essential >/dev/null
+fi
+want="$(printf '%s\n' "${pins[@]}" | sort -f)"
+have="$("$venv/bin/python" -m pip freeze 2>/dev/null | grep -iE '^(sqlalchemy|flask-sqlalchemy|flask|pymysql|mysqlclient)==' | sort -f || true)"
+if [ "$(echo "$want" | tr 'A-Z_' 'a-z-')" != "$(echo "$have" | tr 'A-Z_' 'a-z-')" ]; then
+  echo "ci/setup.sh: making $venv with ${pins[*]}"
+  [ -x "$venv/bin/python" ] || $sudo python3 -m venv "$venv"
+  $sudo "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pins[@]}"
+fi
+echo "ci/setup.sh: $("$venv/bin/python" --version) at $venv with ${pins[*]}"
+
 if [ -f ci/build-image.sh ]; then
   if docker info >/dev/null 2>&1; then
     bash ci/build-image.sh

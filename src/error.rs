@@ -19,6 +19,8 @@ pub enum Error {
     Server(#[from] ServerError),
     #[error("pool: {0}")]
     Pool(String),
+    #[error("client: {0}")]
+    Client(#[from] crate::client::ClientError),
     #[error("{0}")]
     Harness(String),
 }

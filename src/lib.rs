@@ -18,28 +18,62 @@
 //! # Ok(()) }
 //! ```
 
-pub mod check;
-pub mod cli;
-pub mod error;
+// The pipeline's stages are private: what a user needs from them is re-exported below,
+// so the public API is this list, not the crate's layout (turmoil's shape). `server`,
+// `pool`, `proxy` and `report` stay modules: users start servers, implement the pool
+// traits, drive the proxy from their own tests and read or compare saved reports.
+mod check;
+mod cli;
+mod client;
+mod error;
 pub mod explore;
-pub mod fault;
-pub mod history;
-pub mod lint;
-pub mod nemesis;
+mod fault;
+mod history;
+mod lint;
+mod nemesis;
 pub mod pool;
 pub mod proxy;
 pub mod report;
-pub mod run;
-pub mod schedule;
+mod run;
+mod schedule;
 pub mod server;
-pub mod suite;
-pub mod workload;
+mod suite;
+mod workload;
 
-pub use check::{Expected, Verdict};
+// Everything a user implements (Pool, Conn and OpError), configures (a Suite and the
+// specs it holds) or reads back (a Report, a History and their records).
+pub use check::{CheckResult, Expect, Expected, Finding, Judgement, LATE, Verdict};
 pub use error::Error;
-pub use history::{ErrorClass, History};
-pub use pool::{Pool, PoolSpec};
+pub use fault::{Fault, KillTarget};
+pub use history::{
+    ErrorClass, FaultKind, FaultRecord, FinalRead, History, Lasts, Observed, OpError, OpKind,
+    OpRecord, Phase, PoolSample, Session, SessionSample, ToxicCounts,
+};
+pub use lint::{Lint, Prediction, Where};
+pub use pool::{Conn, Pool, PoolSpec};
 pub use report::Report;
 pub use run::{RunOptions, run};
+pub use schedule::{FaultSpec, Repeat};
 pub use server::{BackendKind, ConnectInfo};
-pub use suite::{Suite, SuiteError};
+pub use suite::{BUILTIN, ProxySpec, Suite, SuiteError, SuiteWarning, builtin_names};
+pub use workload::WorkloadSpec;
+
+/// The `goneaway` binary's entry point: parses the process's arguments, runs the
+/// command and returns its exit code. Not an API: `src/main.rs` is its only caller.
+#[doc(hidden)]
+pub fn cli_main() -> i32 {
+    cli::main()
+}
+
+/// Internals the crate's own integration tests drive directly: an echo upstream, fault
+/// guards, the workload's gate, the proxy benchmark. Only with the `testkit` feature,
+/// which nothing but goneaway's own dev-dependency on itself turns on; not a stable API.
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
+pub mod testkit {
+    pub use crate::client::python;
+    pub use crate::fault::{FaultCx, NetPath};
+    pub use crate::proxy::bench::{BenchOptions, BenchReport, bench_passthrough};
+    pub use crate::proxy::testkit::{EchoServer, raw_http};
+    pub use crate::workload::Gate;
+}

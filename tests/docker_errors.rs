@@ -1,5 +1,6 @@
 //! What a user sees when the Docker daemon is not there. One test in its own binary: it
 //! points DOCKER_HOST at a socket that does not exist before anything else runs.
+#![cfg(feature = "docker")]
 
 use goneaway::server::docker::DockerServer;
 use goneaway::server::{BackendKind, ServerSpec};

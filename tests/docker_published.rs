@@ -1,6 +1,7 @@
 //! The docker backend with `GONEAWAY_DOCKER_ADDRESS=published`: the pool reaches the
 //! server through the pinned published port on 127.0.0.1 (what rootless Docker and
 //! non-Linux hosts get). One test in its own binary, because it sets the variable.
+#![cfg(feature = "docker")]
 
 mod common;
 
@@ -20,7 +21,7 @@ fn published_address_survives_every_action() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        if !docker::ready_or_skip("published_address_survives_every_action", true).await {
+        if !common::docker_ready_or_skip("published_address_survives_every_action", true).await {
             return;
         }
         let spec = ServerSpec {

@@ -16,9 +16,9 @@ mod attribution;
 mod evidence;
 mod predict;
 
-pub use attribution::{Blame, Place, Window, blame, causes, overlapping, windows};
-pub use evidence::{Evidence, evidence};
-pub use predict::{Outcome, outcome};
+pub use attribution::{Place, blame, overlapping, windows};
+pub use evidence::evidence;
+pub use predict::outcome;
 
 /// A fault that takes effect more than this after its planned time did not test what the
 /// suite says (a kill that waited for a target, a heal that hung).

@@ -1,5 +1,6 @@
 //! Checkers on hand-built histories: each case is a story told as a history.
 
+use super::predict::Outcome;
 use super::*;
 use crate::history::{
     FaultKind, FaultRecord, Observed, OpError, OpKind, PoolSample, Session, SessionSample,

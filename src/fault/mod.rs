@@ -113,16 +113,9 @@ impl Fault {
 
     /// Why this fault cannot run on a backend, if it cannot.
     pub fn unsupported_on(&self, backend: BackendKind) -> Option<&'static str> {
-        match (self, backend) {
-            (Fault::Crash | Fault::Restart | Fault::Pause, BackendKind::External) => Some(
-                "an external server is not the harness's to crash, restart or pause; \
-                 only SQL-level faults (idle, wait_timeout, set_global, kill, max_connections) work there",
-            ),
-            (Fault::Disconnect, BackendKind::Process | BackendKind::External) => Some(
-                "a kernel-level network cut needs a server on a network of its own: use backend = \"docker\"",
-            ),
-            _ => None,
-        }
+        // Which backend can do which server action is decided in one place.
+        let (act, _) = self.action()?;
+        backend.supports(act).reason()
     }
 
     fn action(&self) -> Option<(Action, Action)> {
@@ -251,23 +244,18 @@ async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard
         target: format!("{admin:?}"),
         message: e.to_string(),
     };
-    let read = format!("SELECT CAST(@@GLOBAL.{variable} AS CHAR), CONNECTION_ID()");
-    let (old, me): (Option<String>, u64) = sqlx::query_as(sqlx::AssertSqlSafe(read.clone()))
-        .fetch_one(&mut conn)
-        .await
-        .map_err(|e| sql_error(&read, e))?;
-    let old = old.unwrap_or_default();
     // The held connection must outlive a wait_timeout this run lowers.
     let keep = "SET SESSION wait_timeout = 28800";
     sqlx::raw_sql(keep)
         .execute(&mut conn)
         .await
         .map_err(|e| sql_error(keep, e))?;
-    let set = format!("SET GLOBAL {variable} = {value}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(set.clone()))
-        .execute(&mut conn)
+    let me: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(&mut conn)
         .await
-        .map_err(|e| sql_error(&set, e))?;
+        .map_err(|e| sql_error("SELECT CONNECTION_ID()", e))?;
+    // Journaled first on a server the run does not own, so even a kill -9 puts it back.
+    let old = cx.server.set_global_on(&mut conn, variable, &value).await?;
     let restore = format!("SET GLOBAL {variable} = {}", sql_literal(&old));
     // The connection stays open until the heal: a lowered max_connections would refuse
     // the new one a heal needs (a non-SUPER admin on someone else's server gets no

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::fault::Fault;
+use crate::fault::{Fault, KillTarget};
 use crate::history::ErrorClass;
 use crate::pool::{PoolSpec, Setting};
 use crate::schedule::FaultSpec;
@@ -53,6 +53,31 @@ fn opt(d: Option<Duration>) -> String {
     d.map_or("never".into(), fmt)
 }
 
+/// Configuration keys the client never read: said, and silently without effect. Read
+/// by the adapter from the live client, so this is measured, not a list of known keys.
+pub fn ignored(client: &str, keys: &[String], actual: Option<PoolSpec>) -> Option<Lint> {
+    if keys.is_empty() {
+        return None;
+    }
+    let runs = actual.map_or(String::new(), |a| format!("; the pool runs with {a}"));
+    let hint = if client.starts_with("flask-sqlalchemy") {
+        " (Flask-SQLAlchemy 3 reads pool settings only from SQLALCHEMY_ENGINE_OPTIONS)"
+    } else {
+        ""
+    };
+    Some(Lint {
+        rule: "ignored-settings",
+        message: format!(
+            "{client} never read {}: they have no effect{runs}{hint}",
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        predicts: None,
+    })
+}
+
 /// Lint one configuration. `pool` is what the pool really runs with.
 pub fn lint(
     pool: &PoolSpec,
@@ -70,8 +95,22 @@ pub fn lint(
     // were opened with; the pool's own sessions are all opened after a lowering only once
     // it has recycled them (its lifetime later), so a quiet spell before that is still
     // under the old value.
+    // A kill of the pool's sleeping sessions after the lowering has the same effect
+    // sooner: the pool reopens them, under the new value.
+    let reopened = |t: Duration, since: Duration| {
+        faults.iter().any(|k| {
+            matches!(
+                k.fault,
+                Fault::Kill {
+                    target: KillTarget::Idle | KillTarget::All
+                }
+            ) && k.at >= since
+                && k.at < t
+        })
+    };
     let carried = |t: Duration| match (lowered, pool.max_lifetime) {
         (Some((f, value)), Some(life)) if t >= f.at + life => value.min(wait),
+        (Some((f, value)), _) if reopened(t, f.at) => value.min(wait),
         _ => wait,
     };
     let shortest = lowered.map_or(wait, |(_, l)| l.min(wait));
@@ -268,6 +307,83 @@ mod tests {
                 && stale.message.contains("wait_timeout (2s)"),
             "{}",
             stale.message
+        );
+    }
+
+    #[test]
+    fn a_kill_after_a_lowering_reopens_sessions_under_the_new_value() {
+        // Flask-SQLAlchemy's real pool: recycle 7200 s, no pre-ping. wait_timeout is
+        // lowered at 1 s; the night at 5 s comes after a kill of the idle sessions at
+        // 3 s (the pool reopens them, carrying 2 s), so it is stale; without the kill the
+        // sessions still carry 8 h and nothing is predicted.
+        let pool = PoolSpec::sqlalchemy(
+            Some(5),
+            Some(10),
+            None,
+            Some(Some(Duration::from_secs(7200))),
+            None,
+            None,
+        );
+        let at = |f: FaultSpec, name: &str, secs: u64| FaultSpec {
+            name: name.into(),
+            at: Duration::from_secs(secs),
+            ..f
+        };
+        let lower = at(
+            FaultSpec {
+                fault: Fault::WaitTimeout {
+                    value: Duration::from_secs(2),
+                },
+                lasts: crate::history::Lasts::UntilEnd,
+                ..idle(0.0)
+            },
+            "dba",
+            1,
+        );
+        let kill = at(
+            FaultSpec {
+                fault: Fault::Kill {
+                    target: KillTarget::Idle,
+                },
+                lasts: crate::history::Lasts::Instant,
+                ..idle(0.0)
+            },
+            "churn",
+            3,
+        );
+        let night = at(idle(3.5), "night", 5);
+        let stale = |faults: &[FaultSpec]| {
+            lint(&pool, &server(28800), &WorkloadSpec::default(), faults)
+                .into_iter()
+                .find(|l| l.rule == "stale-connections")
+                .and_then(|l| l.predicts)
+        };
+        assert_eq!(
+            stale(&[lower.clone(), kill, night.clone()]),
+            predict(ErrorClass::GoneAway, Where::Faults(vec!["night".into()]))
+        );
+        assert_eq!(stale(&[lower, night]), None);
+    }
+
+    #[test]
+    fn ignored_keys_are_named() {
+        assert_eq!(ignored("flask-sqlalchemy 3.1.1", &[], None), None);
+        let l = ignored(
+            "flask-sqlalchemy 3.1.1",
+            &["SQLALCHEMY_POOL_RECYCLE".into()],
+            None,
+        )
+        .expect("a lint");
+        assert_eq!(l.rule, "ignored-settings");
+        assert!(
+            l.message.contains("`SQLALCHEMY_POOL_RECYCLE`"),
+            "{}",
+            l.message
+        );
+        assert!(
+            l.message.contains("SQLALCHEMY_ENGINE_OPTIONS"),
+            "{}",
+            l.message
         );
     }
 

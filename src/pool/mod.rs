@@ -7,6 +7,7 @@
 pub mod sqlx;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,17 +15,27 @@ use serde::Serialize;
 
 use crate::history::OpError;
 
-/// What one request asks of a connection.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one request asks of a connection. `table` is the run's writes table
+/// (`id BIGINT PRIMARY KEY, worker INT`), named by the server handle: runs sharing a
+/// server each get their own.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// A round trip with no table access (`SELECT 1` / COM_PING).
     Ping,
     /// A primary-key lookup.
-    Select { id: i64 },
+    Select { table: Arc<str>, id: i64 },
     /// Insert a row whose id the harness remembers (the durability check reads it back).
-    Insert { id: i64, worker: u32 },
+    Insert {
+        table: Arc<str>,
+        id: i64,
+        worker: u32,
+    },
     /// BEGIN; insert; read it back; COMMIT.
-    Transaction { id: i64, worker: u32 },
+    Transaction {
+        table: Arc<str>,
+        id: i64,
+        worker: u32,
+    },
     /// `SELECT SLEEP(s)`: something active for a KILL to hit.
     Sleep(Duration),
 }
@@ -48,6 +59,12 @@ pub trait Pool: Send + Sync + 'static {
     fn settings(&self) -> Option<PoolSpec>;
     /// Close every connection; called once the run is over.
     async fn close(&self);
+    /// Why the pool can no longer be trusted to report what its client did (an adapter
+    /// process that died, hung or spoke garbage). The run then ends with a harness error
+    /// instead of a verdict.
+    fn broken(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,7 +114,8 @@ impl PoolSpec {
         let size = pool_size.unwrap_or(5);
         PoolSpec {
             vocabulary: Vocabulary::Sqlalchemy,
-            max_connections: size + max_overflow.unwrap_or(10),
+            // Saturating: a suite may write u32::MAX for each; the sum is "very many".
+            max_connections: size.saturating_add(max_overflow.unwrap_or(10)),
             min_connections: size,
             // SQLAlchemy has no "wait forever"; -1 there means the 30 s default is kept.
             acquire_timeout: pool_timeout.flatten().unwrap_or(Duration::from_secs(30)),

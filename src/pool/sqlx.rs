@@ -4,9 +4,9 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::Connection;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
 use sqlx::pool::PoolConnection;
+use sqlx::{AssertSqlSafe, Connection};
 
 use super::{Conn, Pool, PoolSpec, PoolStats, Statement, Vocabulary};
 use crate::history::{ErrorClass, OpError};
@@ -82,32 +82,36 @@ impl Conn for SqlxConn {
         let result: Result<(), sqlx::Error> = async {
             match statement {
                 Statement::Ping => conn.ping().await,
-                Statement::Select { id } => {
-                    sqlx::query("SELECT id, worker FROM goneaway_writes WHERE id = ?")
-                        .bind(id)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map(drop)
-                }
-                Statement::Insert { id, worker } => {
-                    sqlx::query("INSERT INTO goneaway_writes (id, worker) VALUES (?, ?)")
-                        .bind(id)
-                        .bind(worker)
-                        .execute(&mut *conn)
-                        .await
-                        .map(drop)
-                }
-                Statement::Transaction { id, worker } => {
+                Statement::Select { table, id } => sqlx::query(AssertSqlSafe(format!(
+                    "SELECT id, worker FROM {table} WHERE id = ?"
+                )))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map(drop),
+                Statement::Insert { table, id, worker } => sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {table} (id, worker) VALUES (?, ?)"
+                )))
+                .bind(id)
+                .bind(worker)
+                .execute(&mut *conn)
+                .await
+                .map(drop),
+                Statement::Transaction { table, id, worker } => {
                     let mut tx = Connection::begin(&mut *conn).await?;
-                    sqlx::query("INSERT INTO goneaway_writes (id, worker) VALUES (?, ?)")
-                        .bind(id)
-                        .bind(worker)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("SELECT COUNT(*) FROM goneaway_writes WHERE id = ?")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "INSERT INTO {table} (id, worker) VALUES (?, ?)"
+                    )))
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM {table} WHERE id = ?"
+                    )))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
                     tx.commit().await
                 }
                 Statement::Sleep(d) => sqlx::query("SELECT SLEEP(?)")
@@ -185,7 +189,7 @@ mod tests {
     use super::*;
 
     // Each io error below is the one sqlx returned against MariaDB 10.11 in the scenario
-    // named (see tests/classify.rs, which reproduces them live).
+    // named (see tests/integration/classify.rs, which reproduces them live).
     #[test]
     fn io_errors_seen_against_mariadb() {
         let io = |k: ErrorKind, m: &str| sqlx::Error::Io(std::io::Error::new(k, m));

@@ -8,8 +8,10 @@
 //! - `api`: the HTTP API (axum), Toxiproxy 2.x paths, JSON shapes and status codes.
 //! - [`server`]: [`ProxyServer`] and [`serve_forever`].
 //! - [`client`]: [`client::Client`], a typed async wrapper over `toxiproxy_rust`.
-//! - [`bench`](mod@bench): passthrough throughput and latency against a direct connection.
-//! - [`testkit`]: an echo upstream and a raw HTTP helper for tests and benchmarks.
+//! - `bench`: passthrough throughput and latency against a direct connection (for
+//!   `goneaway bench`).
+//! - `testkit`: an echo upstream and a raw HTTP helper for tests and benchmarks (for the
+//!   crate's own tests through `goneaway::testkit`, not part of the public API).
 //!
 //! Where this server deliberately differs from Toxiproxy 2.12:
 //! - Removing a `timeout` toxic lets data flow again on open connections (Toxiproxy
@@ -26,12 +28,12 @@
 //! - No `/metrics` endpoint.
 
 mod api;
-pub mod bench;
+pub(crate) mod bench;
 pub mod client;
 mod pipe;
 mod registry;
 pub mod server;
-pub mod testkit;
+pub(crate) mod testkit;
 pub mod toxic;
 
 use std::net::SocketAddr;

@@ -109,9 +109,19 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         None => server.app(),
     };
 
-    let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match opts.pool {
-        Some(factory) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
-        None => {
+    // A client in another process (an adapter) speaks for itself: its settings are read
+    // back from the live pool, and the keys it never read are reported.
+    let mut adapter_lints = Vec::new();
+    let mut adapter_client = None;
+    let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match (opts.pool, &suite.client) {
+        (Some(factory), _) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
+        (None, Some(client)) => {
+            let pool = crate::client::AdapterPool::start(client, &app, suite.pool.as_ref()).await?;
+            adapter_lints.extend(lint::ignored(&pool.client, &pool.ignored, pool.settings()));
+            adapter_client = Some(pool.client.clone());
+            (Arc::new(pool), None)
+        }
+        (None, None) => {
             let spec = suite
                 .pool
                 .clone()
@@ -123,14 +133,21 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     // Lint what the pool really is; a user's pool speaks for itself.
     let actual = pool.settings();
     let pool_spec = configured.clone().or(actual.clone());
-    let lints = match &pool_spec {
-        Some(p) => lint::lint(p, &suite.server, &suite.workload, &suite.faults),
-        None => vec![],
-    };
+    let mut lints = adapter_lints;
+    if let Some(p) = &pool_spec {
+        lints.extend(lint::lint(p, &suite.server, &suite.workload, &suite.faults));
+    }
     let pool_desc = match (&configured, &actual) {
         (Some(c), _) => format!("{c} (built by goneaway)"),
+        (None, Some(a)) if adapter_client.is_some() => format!(
+            "{a} ({}, settings read back from the live pool)",
+            adapter_client.as_deref().unwrap_or_default()
+        ),
         (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),
-        (None, None) => "your pool (settings not readable)".to_string(),
+        (None, None) => match &adapter_client {
+            Some(c) => format!("{c} (settings not readable)"),
+            None => "your pool (settings not readable)".to_string(),
+        },
     };
     let setup = setup_start.elapsed();
 
@@ -138,6 +155,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let gate = Gate::new();
     let ids = IdSpace {
         run: (seed % 9_000) as i64 + 1,
+        table: server.writes_table().into(),
     };
     let baseline = {
         let s = pool.stats();
@@ -159,12 +177,20 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let plan = schedule::plan(&suite.faults, seed);
     let sampler = {
         let (pool, recorder, until) = (pool.clone(), recorder.clone(), until.clone());
+        let deadline_cancel = deadline_cancel.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
                     _ = until.cancelled() => return,
-                    _ = tick.tick() => { let s = pool.stats(); recorder.sample(s.size, s.idle); }
+                    _ = tick.tick() => {
+                        // A broken adapter cannot say what its client did: stop the run.
+                        if pool.broken().is_some() {
+                            deadline_cancel.cancel();
+                        }
+                        let s = pool.stats();
+                        recorder.sample(s.size, s.idle);
+                    }
                 }
             }
         })
@@ -192,7 +218,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
                 pool.clone(),
                 recorder.clone(),
                 gate.clone(),
-                ids,
+                ids.clone(),
                 seed,
                 deadline_cancel.clone(),
             )
@@ -205,6 +231,14 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     );
     sampler.abort();
     sessions.abort();
+    if let Some(why) = pool.broken() {
+        drop(leaked);
+        drop(nemesis);
+        if let Some(net) = net {
+            net.close().await;
+        }
+        return Err(Error::Pool(why));
+    }
     let interrupted = if opts.cancel.is_cancelled() {
         Some("interrupted (Ctrl-C or the caller cancelled the run)".to_string())
     } else if deadline_cancel.is_cancelled() {
@@ -332,7 +366,7 @@ impl Net {
 
 async fn prepare_schema(server: &dyn Server) -> Result<(), Error> {
     let app = server.app();
-    let table = format!("`{}`.goneaway_writes", app.database);
+    let table = format!("`{}`.{}", app.database, server.writes_table());
     admin_exec(
         &server.admin(),
         &format!("CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY, worker INT NOT NULL) ENGINE=InnoDB"),
@@ -359,7 +393,7 @@ async fn settle(pool: &dyn Pool, recorder: &Recorder, leaked: u32) -> PoolSample
 /// while: the last fault may have just restarted the server.
 async fn final_read(server: &dyn Server, ids: IdSpace) -> FinalRead {
     let admin = server.admin();
-    let table = format!("`{}`.goneaway_writes", server.app().database);
+    let table = format!("`{}`.{}", server.app().database, server.writes_table());
     let (lo, hi) = ids.range();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut last = String::new();

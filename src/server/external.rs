@@ -1,24 +1,27 @@
 //! External backend: a server the user owns, reached by URL.
 //!
 //! The harness cannot crash or pause it; it can only do what SQL can (KILL, SET GLOBAL).
-//! Settings from the suite are applied with `SET GLOBAL` and the old values are put back
-//! when the server handle is dropped, so a run never leaves someone's server reconfigured.
-
-use std::sync::Mutex;
+//! Everything a run changes (the suite's settings, globals set by faults, the run's own
+//! writes table) is written in a [`Journal`] before it is changed, and put back when the
+//! server handle drops, or, if the harness is killed, by the journal's watchdog, `goneaway
+//! gc` or the next run: a run never leaves someone's server reconfigured.
 
 use async_trait::async_trait;
 
-use super::{
-    Action, BackendKind, ConnectInfo, Server, ServerError, ServerSpec, admin_connect, admin_exec,
-    block_on_own_thread, global, sql_literal,
-};
+use super::journal::{Journal, replay_orphans, run_suffix};
+use super::{Action, BackendKind, ConnectInfo, Server, ServerError, ServerSpec, admin_connect};
+
+/// The prefix of the per-run writes table; `goneaway gc` drops those of dead runs.
+pub const WRITES_TABLE_PREFIX: &str = "goneaway_writes_";
 
 #[derive(Debug)]
 pub struct ExternalServer {
     info: ConnectInfo,
     version: String,
-    /// `(name, value before the run)` of every global the harness changed.
-    restore: Mutex<Vec<(String, String)>>,
+    /// This run's table, so runs sharing the server never touch each other's rows and the
+    /// table goes with the run.
+    writes_table: String,
+    journal: Journal,
 }
 
 impl ExternalServer {
@@ -39,19 +42,33 @@ impl ExternalServer {
                 target: format!("{info:?}"),
                 message: e.to_string(),
             })?;
+        // A run killed earlier may have left this server changed: put it back first, so
+        // the values this run journals are the ones the user had.
+        for replayed in replay_orphans(Some(&info)).await {
+            match replayed {
+                Ok(r) => tracing::warn!(
+                    "put back {} setting(s) a killed goneaway run left on {}",
+                    r.statements,
+                    r.server
+                ),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        let suffix = run_suffix();
+        let writes_table = format!("{WRITES_TABLE_PREFIX}{suffix}");
+        let journal = Journal::open(&info, &suffix)?;
+        journal.record(format!(
+            "DROP TABLE IF EXISTS `{}`.`{writes_table}`",
+            info.database.replace('`', "``")
+        ))?;
         let server = ExternalServer {
             info,
             version,
-            restore: Mutex::new(Vec::new()),
+            writes_table,
+            journal,
         };
         for (key, value) in &spec.settings {
-            let old = global(&server.info, key).await?;
-            admin_exec(&server.info, &format!("SET GLOBAL {key} = {value}")).await?;
-            server
-                .restore
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((key.clone(), old));
+            server.set_global(key, value).await?;
         }
         Ok(server)
     }
@@ -112,8 +129,11 @@ impl Server for ExternalServer {
     fn admin(&self) -> ConnectInfo {
         self.info.clone()
     }
-    fn supports(&self, _action: Action) -> bool {
-        false
+    fn journal(&self) -> Option<&Journal> {
+        Some(&self.journal)
+    }
+    fn writes_table(&self) -> String {
+        self.writes_table.clone()
     }
     async fn act(&self, action: Action) -> Result<(), ServerError> {
         Err(ServerError::Unsupported {
@@ -125,19 +145,34 @@ impl Server for ExternalServer {
 
 impl Drop for ExternalServer {
     fn drop(&mut self) {
-        let restore = std::mem::take(&mut *self.restore.lock().unwrap_or_else(|e| e.into_inner()));
-        if restore.is_empty() {
-            return;
-        }
-        let info = self.info.clone();
-        block_on_own_thread(async move {
-            for (key, old) in restore {
-                let sql = format!("SET GLOBAL {key} = {}", sql_literal(&old));
-                if let Err(e) = admin_exec(&info, &sql).await {
-                    tracing::warn!("could not restore {key} on {info:?}: {e}");
-                }
-            }
+        let journal = &self.journal;
+        // Drop may run on a runtime thread: restore on a thread with a runtime of its own
+        // (scoped, so it may borrow the journal), joined before drop returns.
+        let restore = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    Some(rt.block_on(journal.restore()))
+                })
+                .join()
+                .ok()
+                .flatten()
         });
+        match restore {
+            Some(Ok(())) => {}
+            Some(Err(e)) => tracing::warn!(
+                "could not put back what the run changed on {:?} ({e}); its journal's watchdog, \
+                 `goneaway gc` or the next run will",
+                self.info
+            ),
+            None => tracing::warn!(
+                "putting back what the run changed on {:?} panicked",
+                self.info
+            ),
+        }
     }
 }
 

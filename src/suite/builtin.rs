@@ -31,6 +31,12 @@ builtin![
     "half-open",
     "latency-spike",
     "limit-data-mid-result",
+    "outage-flask-ignored-config",
+    "outage-flask-engine-options",
+    "sqlalchemy-leaked-sessions",
+    "sqlalchemy-leaked-sessions-fixed",
+    "sqlalchemy-pre-ping",
+    "sqlalchemy-recycle",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -6,7 +6,9 @@
 //! field, and says what is allowed.
 
 mod builtin;
+mod client;
 mod raw;
+mod reach;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -41,6 +43,8 @@ pub struct Suite {
     pub declared_backend: BackendKind,
     /// `None`: the pool is built by the user (library use) or sqlx defaults.
     pub pool: Option<PoolSpec>,
+    /// `[client]`: the client under test in another process; `None` is sqlx.
+    pub client: Option<crate::client::ClientSpec>,
     /// A proxy between pool and server: `[proxy]`, or implied by a network fault.
     pub proxy: Option<ProxySpec>,
     pub workload: WorkloadSpec,
@@ -53,6 +57,15 @@ pub struct Suite {
 pub struct ProxySpec {
     /// A real Toxiproxy server's API URL; `None` serves the API in process.
     pub url: Option<String>,
+}
+
+/// Something about a suite that may make a run prove less than it says, but that only
+/// the run can tell (see [`Suite::warnings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteWarning {
+    /// A short name, like a lint rule's.
+    pub rule: &'static str,
+    pub message: String,
 }
 
 /// A suite that could not be read; displays as `file:line:col: message`.
@@ -127,6 +140,21 @@ impl Suite {
         cx.check(raw, default_name)
     }
 
+    /// What cannot be decided before a run but may make it prove less than the suite
+    /// says; `goneaway check` prints these beside the lint. Today: a `requests` cap that
+    /// may run out before the last fault starts (closed loop) or heals (see `reach`; an
+    /// open loop's cap that ends before a fault starts is refused outright).
+    pub fn warnings(&self) -> Vec<SuiteWarning> {
+        reach::shortfall(&self.workload, &self.faults)
+            .filter(|s| !s.decided)
+            .map(|s| SuiteWarning {
+                rule: "requests-cap",
+                message: s.message(&self.workload),
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// Run the same scenario on another backend, checking that its faults are possible
     /// there.
     pub fn with_backend(mut self, backend: BackendKind) -> Result<Suite, SuiteError> {
@@ -154,6 +182,9 @@ impl Suite {
     }
 }
 
+/// The most extra occurrences a `repeat` may ask for.
+const MAX_REPEAT: u32 = 1000;
+
 /// Checking context: the text (to turn spans into lines) and where it came from.
 struct Cx<'a> {
     text: &'a str,
@@ -174,12 +205,18 @@ impl Cx<'_> {
         SuiteError {
             origin: self.origin.to_string(),
             position: offset.map(|o| self.position(o)),
-            message,
+            message: one_line(message),
         }
     }
 
     fn err<T>(&self, at: &Spanned<T>, message: impl Into<String>) -> SuiteError {
         self.err_at(Some(at.span().start), message.into())
+    }
+
+    /// A required field that is not there, reported at the table it belongs in (its
+    /// header), or at the top of the file for top-level keys and missing tables.
+    fn missing(&self, table: Option<std::ops::Range<usize>>, message: &str) -> SuiteError {
+        self.err_at(Some(table.map_or(0, |t| t.start)), message.into())
     }
 
     fn check(&self, raw: RawSuite, default_name: &str) -> R<Suite> {
@@ -199,19 +236,46 @@ impl Cx<'_> {
             }
             None => default_name.to_string(),
         };
-        let description = raw.description.get_ref().trim().to_string();
+        let Some(raw_description) = &raw.description else {
+            return Err(self.missing(
+                None,
+                "missing `description` at the top of the file (before any [table]); add `description = \"one line: what goes wrong\"`",
+            ));
+        };
+        let description = raw_description.get_ref().trim().to_string();
         if description.is_empty() || description.contains('\n') {
             return Err(self.err(
-                &raw.description,
+                raw_description,
                 "`description` must be one non-empty line saying what goes wrong",
             ));
         }
         let server = self.server(&raw.server)?;
         let pool = raw.pool.as_ref().map(|p| self.pool(p)).transpose()?;
-        let workload = self.workload(&raw.workload)?;
+        let client = raw
+            .client
+            .as_ref()
+            .map(|c| self.client(c, raw.pool.as_ref(), pool.as_ref()))
+            .transpose()?;
+        let Some(raw_workload) = &raw.workload else {
+            return Err(self.missing(
+                None,
+                "missing the [workload] table; add `[workload]` with at least `duration = \"10s\"` (how long the application runs)",
+            ));
+        };
+        let workload = self.workload(raw_workload)?;
         let mut faults = Vec::new();
         for f in &raw.faults {
             faults.push(self.fault(f, &server, &workload)?);
+        }
+        if let Some(short) = reach::shortfall(&workload, &faults)
+            && short.decided
+        {
+            let at = raw_workload
+                .get_ref()
+                .requests
+                .as_ref()
+                .expect("a shortfall needs a requests cap");
+            return Err(self.err(at, short.message(&workload)));
         }
         let mut names = BTreeSet::new();
         for (f, raw_f) in faults.iter().zip(&raw.faults) {
@@ -236,7 +300,13 @@ impl Cx<'_> {
         {
             return Err(self.err(url, format!("[proxy] url: {e}")));
         }
-        let mut expect = self.expect(&raw.expect, &faults)?;
+        let Some(raw_expect) = &raw.expect else {
+            return Err(self.missing(
+                None,
+                "missing the [expect] table; add `[expect]` with at least `verdict = \"valid\"` (or \"invalid\" for a negative control)",
+            ));
+        };
+        let mut expect = self.expect(raw_expect, &faults)?;
         expect.per_fault = faults
             .iter()
             .map(|f| (f.name.clone(), f.tolerate.clone()))
@@ -254,6 +324,7 @@ impl Cx<'_> {
             declared_backend: server.backend,
             server,
             pool,
+            client,
             proxy,
             workload,
             faults,
@@ -286,8 +357,10 @@ impl Cx<'_> {
         for (key, value) in &raw.settings {
             let rendered = render_setting(key, value).map_err(|why| {
                 // Flattened keys lose their spans; find the key's line in the text.
-                let offset = find_key(self.text, "server", key);
-                self.err_at(offset, format!("[server] {key}: {why}"))
+                // When the key is written some other way (an inline table, `server.x = ...`),
+                // the file's start still gives the complaint a place.
+                let offset = find_key(self.text, "server", key).unwrap_or(0);
+                self.err_at(Some(offset), format!("[server] {key}: {why}"))
             })?;
             settings.insert(key.replace('-', "_"), rendered);
         }
@@ -355,8 +428,8 @@ impl Cx<'_> {
         }
         let spec = if !sqla_used.is_empty() {
             PoolSpec::sqlalchemy(
-                p.pool_size.as_ref().map(|v| *v.get_ref()),
-                p.max_overflow.as_ref().map(|v| *v.get_ref()),
+                self.sqlalchemy_count(p.pool_size.as_ref(), "pool_size")?,
+                self.sqlalchemy_count(p.max_overflow.as_ref(), "max_overflow")?,
                 p.pool_timeout.as_ref().map(|v| v.get_ref().0),
                 p.pool_recycle.as_ref().map(|v| v.get_ref().0),
                 p.pool_pre_ping.as_ref().map(|v| *v.get_ref()),
@@ -398,14 +471,50 @@ impl Cx<'_> {
         Ok(spec)
     }
 
+    /// SQLAlchemy's `pool_size` or `max_overflow`. Its "no limit" values (`pool_size =
+    /// 0`, `max_overflow = -1`) have no sqlx counterpart: mapping them to any number
+    /// would test a different pool, so they are refused with that explanation.
+    fn sqlalchemy_count(&self, v: Option<&S<i64>>, key: &str) -> R<Option<u32>> {
+        let Some(v) = v else { return Ok(None) };
+        let n = *v.get_ref();
+        let no_limit = match key {
+            "pool_size" => n == 0,
+            _ => n == -1,
+        };
+        if no_limit {
+            return Err(self.err(
+                v,
+                format!(
+                    "[pool] {key} = {n} means \"no limit\" in SQLAlchemy's QueuePool, which goneaway's pool (sqlx, always bounded) cannot reproduce; write the most connections your application may really open, e.g. `pool_size = 20` and `max_overflow = 0`"
+                ),
+            ));
+        }
+        u32::try_from(n).map(Some).map_err(|_| {
+            self.err(
+                v,
+                format!(
+                    "[pool] {key} must be a whole number from {} to {}",
+                    u32::from(key == "pool_size"),
+                    u32::MAX
+                ),
+            )
+        })
+    }
+
     fn workload(&self, raw: &S<raw::RawWorkload>) -> R<WorkloadSpec> {
         let w = raw.get_ref();
+        let Some(duration) = &w.duration else {
+            return Err(self.missing(
+                Some(raw.span()),
+                "missing `duration` in [workload]; add `duration = \"10s\"` (how long the application runs)",
+            ));
+        };
         let mut spec = WorkloadSpec {
-            duration: w.duration.get_ref().0,
+            duration: duration.get_ref().0,
             ..WorkloadSpec::default()
         };
         if spec.duration.is_zero() {
-            return Err(self.err(&w.duration, "[workload] duration must be more than 0"));
+            return Err(self.err(duration, "[workload] duration must be more than 0"));
         }
         if let Some(n) = &w.workers {
             if *n.get_ref() == 0 || *n.get_ref() > 1000 {
@@ -453,10 +562,15 @@ impl Cx<'_> {
             spec.sleep = d.get_ref().0;
         }
         if let Some(n) = &w.leak_every {
-            if *n.get_ref() == 0 {
+            // The upper bound keeps "requests until the pool is drained" (leak_every x
+            // connections) within u64; a run never gets near it anyway.
+            if !(1..=u64::from(u32::MAX)).contains(n.get_ref()) {
                 return Err(self.err(
                     n,
-                    "[workload] leak_every must be at least 1 (1 = every request leaks)",
+                    format!(
+                        "[workload] leak_every must be from 1 (every request leaks) to {}",
+                        u32::MAX
+                    ),
                 ));
             }
             spec.leak_every = Some(*n.get_ref());
@@ -484,13 +598,60 @@ impl Cx<'_> {
             }
             spec.mix = weights;
         }
+        self.sleep(raw, &spec)?;
         Ok(spec)
+    }
+
+    /// A `sleep` operation must be able to do what the suite says. Absurd values are
+    /// refused like every duration (see [`raw::Dur::MAX`]); beyond that, `sleep` is
+    /// checked against the mix that uses it. A sleep longer than `op_timeout` is fine:
+    /// the workload bounds a sleep statement by `op_timeout + sleep`.
+    fn sleep(&self, raw: &S<raw::RawWorkload>, spec: &WorkloadSpec) -> R<()> {
+        let w = raw.get_ref();
+        let sleeps = spec.mix.get(&OpKind::Sleep).is_some_and(|n| *n > 0);
+        match (&w.sleep, sleeps) {
+            (Some(at), false) => Err(self.err(
+                at,
+                "[workload] sleep is set but `mix` gives `sleep` no weight, so no operation would sleep; add it to the mix (e.g. `mix = { sleep = 1, select = 3 }`) or remove `sleep`",
+            )),
+            (Some(at), true) if at.get_ref().0.is_zero() => Err(self.err(
+                at,
+                "[workload] sleep = 0 makes every `sleep` operation return at once; give it a duration like \"1s\"",
+            )),
+            (_, true) if spec.sleep >= spec.duration => {
+                let message = format!(
+                    "[workload] a `sleep` operation sleeps {} but the workload lasts {}: a worker would spend the whole run in one statement; make `sleep` shorter than `duration`",
+                    humantime::format_duration(spec.sleep),
+                    humantime::format_duration(spec.duration)
+                );
+                let at = (w.sleep.as_ref().map(|s| s.span()))
+                    .or(w.mix.as_ref().map(|m| m.span()))
+                    .unwrap_or(raw.span());
+                Err(self.err_at(Some(at.start), message))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn fault(&self, f: &S<RawFault>, server: &ServerSpec, workload: &WorkloadSpec) -> R<FaultSpec> {
         let raw = f.get_ref();
-        let kind = raw.kind.get_ref().as_str();
-        let at = raw.at.get_ref().0;
+        let Some(raw_kind) = &raw.kind else {
+            return Err(self.missing(
+                Some(f.span()),
+                &format!(
+                    "missing `kind` in [[fault]]; add `kind = \"...\"`, one of {}",
+                    crate::history::FaultKind::ALL.map(|k| k.name()).join(", ")
+                ),
+            ));
+        };
+        let Some(raw_at) = &raw.at else {
+            return Err(self.missing(
+                Some(f.span()),
+                "missing `at` in [[fault]]; add `at = \"2s\"` (when it starts, from the workload's start)",
+            ));
+        };
+        let kind = raw_kind.get_ref().as_str();
+        let at = raw_at.get_ref().0;
         let duration = raw.duration.as_ref().map(|d| d.get_ref().0);
         let no = |field: &str, present: bool, at: usize| -> R<()> {
             if present {
@@ -510,7 +671,7 @@ impl Cx<'_> {
             match duration {
                 Some(d) if !d.is_zero() => Ok(d),
                 _ => Err(self.err(
-                    &raw.kind,
+                    raw_kind,
                     format!("fault kind `{kind}` needs `duration` ({what})"),
                 )),
             }
@@ -546,7 +707,7 @@ impl Cx<'_> {
                     "wait_timeout".to_string()
                 } else {
                     let v = raw.variable.as_ref().ok_or_else(|| {
-                        self.err(&raw.kind, "fault kind `set_global` needs `variable`")
+                        self.err(raw_kind, "fault kind `set_global` needs `variable`")
                     })?;
                     let ok = v
                         .get_ref()
@@ -561,7 +722,7 @@ impl Cx<'_> {
                     v.get_ref().clone()
                 };
                 let value = raw.value.as_ref().ok_or_else(|| {
-                    self.err(&raw.kind, format!("fault kind `{kind}` needs `value`"))
+                    self.err(raw_kind, format!("fault kind `{kind}` needs `value`"))
                 })?;
                 let rendered = render_setting(&variable, value.get_ref())
                     .map_err(|why| self.err(value, format!("`value`: {why}")))?;
@@ -589,7 +750,7 @@ impl Cx<'_> {
                 no("variable", raw.variable.is_some(), variable_at)?;
                 let value = raw.value.as_ref().ok_or_else(|| {
                     self.err(
-                        &raw.kind,
+                        raw_kind,
                         "fault kind `max_connections` needs `value` (the server's new limit)",
                     )
                 })?;
@@ -637,11 +798,11 @@ impl Cx<'_> {
                 no("variable", raw.variable.is_some(), variable_at)?;
                 no("value", raw.value.is_some(), value_at)?;
                 need_duration("how long the network misbehaves")?;
-                self.network(raw, kind)?
+                self.network(raw, raw_kind)?
             }
             other => {
                 return Err(self.err(
-                    &raw.kind,
+                    raw_kind,
                     format!(
                         "unknown fault kind `{other}`; expected one of {}",
                         crate::history::FaultKind::ALL.map(|k| k.name()).join(", ")
@@ -667,23 +828,36 @@ impl Cx<'_> {
         }
         if let Some(why) = fault.unsupported_on(server.backend) {
             return Err(self.err(
-                &raw.kind,
+                raw_kind,
                 format!(
                     "fault `{kind}` cannot run on the {} backend: {why}",
                     server.backend
                 ),
             ));
         }
-        let repeat = raw.repeat.as_ref().map(|r| {
-            let r = r.get_ref();
-            Repeat {
-                every: r.every.get_ref().0,
-                times: *r.times.get_ref(),
+        let repeat = match &raw.repeat {
+            Some(rs) => {
+                let r = rs.get_ref();
+                let (Some(every), Some(times)) = (&r.every, &r.times) else {
+                    return Err(self.missing(
+                        Some(rs.span()),
+                        "`repeat` needs both `every` and `times`; write `repeat = { every = \"5s\", times = 2 }` (times counts the extra occurrences)",
+                    ));
+                };
+                Some(Repeat {
+                    every: every.get_ref().0,
+                    times: *times.get_ref(),
+                })
             }
-        });
+            None => None,
+        };
         if let (Some(r), Some(rs)) = (&repeat, &raw.repeat) {
             if r.times == 0 || r.every.is_zero() {
                 return Err(self.err(rs, "`repeat` needs `every` > 0 and `times` >= 1 (times counts the extra occurrences)"));
+            }
+            // Every occurrence is planned, recorded and reported one by one.
+            if r.times > MAX_REPEAT {
+                return Err(self.err(rs, format!("`repeat.times` is at most {MAX_REPEAT}: every occurrence is planned and reported one by one")));
             }
             if r.every < duration.unwrap_or_default() {
                 return Err(self.err(rs, "`repeat.every` is shorter than the fault's `duration`: occurrences would overlap"));
@@ -735,7 +909,7 @@ impl Cx<'_> {
         let last_heal = spec.latest_heal();
         if last_heal >= workload.duration {
             return Err(self.err(
-                &raw.at,
+                raw_at,
                 format!(
                     "fault `{}` may last until {} but the workload ends at {}; nothing would show whether the pool recovered (lengthen [workload] duration)",
                     spec.name,
@@ -748,7 +922,8 @@ impl Cx<'_> {
     }
 
     /// A network fault: `cut`, or a toxic with Toxiproxy's attribute names and units.
-    fn network(&self, raw: &RawFault, kind: &str) -> R<Fault> {
+    fn network(&self, raw: &RawFault, raw_kind: &S<String>) -> R<Fault> {
+        let kind = raw_kind.get_ref().as_str();
         use crate::proxy::{Stream, ToxicKind};
         if kind == "cut" {
             return Ok(Fault::Cut);
@@ -781,6 +956,13 @@ impl Cx<'_> {
                 return Err(self.err(
                     t,
                     "`toxicity` is the share of connections affected, from 0 to 1",
+                ));
+            }
+            // As f32, the type the proxy keeps: 1e-50 is a zero too.
+            Some(t) if *t.get_ref() as f32 == 0.0 => {
+                return Err(self.err(
+                    t,
+                    "`toxicity = 0` affects no connection, so this fault could never fire; give the share of connections it should hit (1 = every connection, the default) or remove the fault",
                 ));
             }
             Some(t) => *t.get_ref() as f32,
@@ -821,7 +1003,7 @@ impl Cx<'_> {
                 .as_ref()
                 .is_some_and(|a| a.get_ref().contains_key(attr));
             if !given {
-                return Err(self.err(&raw.kind, format!("fault kind `{kind}` needs `attributes = {{ {attr} = ... }}` (Toxiproxy's units)")));
+                return Err(self.err(raw_kind, format!("fault kind `{kind}` needs `attributes = {{ {attr} = ... }}` (Toxiproxy's units)")));
             }
         }
         Ok(Fault::Toxic {
@@ -844,12 +1026,18 @@ impl Cx<'_> {
 
     fn expect(&self, raw: &S<raw::RawExpect>, faults: &[FaultSpec]) -> R<Expect> {
         let e = raw.get_ref();
-        let verdict = match e.verdict.get_ref().as_str() {
+        let Some(raw_verdict) = &e.verdict else {
+            return Err(self.missing(
+                Some(raw.span()),
+                "missing `verdict` in [expect]; add `verdict = \"valid\"`, or `\"invalid\"` for a negative control",
+            ));
+        };
+        let verdict = match raw_verdict.get_ref().as_str() {
             "valid" => Expected::Valid,
             "invalid" => Expected::Invalid,
             other => {
                 return Err(self.err(
-                    &e.verdict,
+                    raw_verdict,
                     format!("[expect] verdict `{other}`: expected \"valid\" or \"invalid\""),
                 ));
             }
@@ -863,7 +1051,7 @@ impl Cx<'_> {
             return Err(self.err(at, "[expect] errors lists classes the app must see, which contradicts verdict = \"valid\"; move them to `tolerate`"));
         }
         if verdict == Expected::Invalid && errors.is_empty() && e.failing.is_none() {
-            return Err(self.err(&e.verdict, "[expect] a negative control (verdict = \"invalid\") must say what it catches: `errors = [...]` or `failing = [...]`"));
+            return Err(self.err(raw_verdict, "[expect] a negative control (verdict = \"invalid\") must say what it catches: `errors = [...]` or `failing = [...]`"));
         }
         let tolerate = match &e.tolerate {
             Some(list) => self.classes(list)?,
@@ -918,7 +1106,7 @@ impl Cx<'_> {
             Some(t) if !(t.get_ref().is_finite() && *t.get_ref() >= 0.0) => {
                 return Err(self.err(
                     t,
-                    "[expect] min_throughput is requests per second and cannot be negative",
+                    "[expect] min_throughput must be a finite number >= 0 (successful requests per second), like 20.0",
                 ));
             }
             t => t.as_ref().map(|t| *t.get_ref()),
@@ -940,6 +1128,24 @@ impl Cx<'_> {
             no_effect: BTreeSet::new(),
         })
     }
+}
+
+/// Messages quote what the suite wrote, and a TOML string may hold any character
+/// (`"lost_c\nnection"`): escape control characters so a complaint stays one line.
+fn one_line(message: String) -> String {
+    if !message.contains(char::is_control) {
+        return message;
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Render one server setting as `mysqld --key=value` takes it. `*_timeout` settings may be
@@ -972,7 +1178,8 @@ fn render_setting(key: &str, value: &toml::Value) -> Result<String, String> {
     }
 }
 
-/// Byte offset of `key` inside `[table]`, for keys serde flattened without spans.
+/// Byte offset of `key` inside `[table]`, for keys serde flattened without spans. A
+/// dotted (`key.sub = 1`) or quoted key counts by its first part.
 fn find_key(text: &str, table: &str, key: &str) -> Option<usize> {
     let mut offset = 0;
     let mut inside = false;
@@ -980,7 +1187,12 @@ fn find_key(text: &str, table: &str, key: &str) -> Option<usize> {
         let t = line.trim();
         if t.starts_with('[') {
             inside = t.trim_start_matches('[').trim_end_matches(']').trim() == table;
-        } else if inside && t.split(['=', ' ']).next() == Some(key) {
+        } else if inside
+            && t.split(['=', ' ', '.'])
+                .next()
+                .map(|k| k.trim_matches(['"', '\'']))
+                == Some(key)
+        {
             return Some(offset + line.len() - line.trim_start().len());
         }
         offset += line.len();

@@ -15,16 +15,20 @@ pub type S<T> = Spanned<T>;
 #[serde(deny_unknown_fields)]
 pub struct RawSuite {
     pub name: Option<S<String>>,
-    pub description: S<String>,
+    // Required fields are `Option`s here so that a missing one is reported by the
+    // checker, which knows which table it belongs in and what to write, instead of
+    // serde's bare "missing field" at 1:1.
+    pub description: Option<S<String>>,
     pub seed: Option<S<u64>>,
     #[serde(default)]
     pub server: RawServer,
     pub proxy: Option<S<RawProxy>>,
     pub pool: Option<S<RawPool>>,
-    pub workload: S<RawWorkload>,
+    pub client: Option<S<RawClient>>,
+    pub workload: Option<S<RawWorkload>>,
     #[serde(default, rename = "fault")]
     pub faults: Vec<S<RawFault>>,
-    pub expect: S<RawExpect>,
+    pub expect: Option<S<RawExpect>>,
 }
 
 /// `[server]`: a few keys of ours, every other key is a server setting.
@@ -50,8 +54,10 @@ pub struct RawProxy {
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
     // SQLAlchemy words.
-    pub pool_size: Option<S<u32>>,
-    pub max_overflow: Option<S<u32>>,
+    // Signed: SQLAlchemy gives `pool_size = 0` and `max_overflow = -1` a meaning (no
+    // limit) that the checker explains instead of serde's "expected u32".
+    pub pool_size: Option<S<i64>>,
+    pub max_overflow: Option<S<i64>>,
     pub pool_timeout: Option<S<Seconds>>,
     pub pool_recycle: Option<S<Seconds>>,
     pub pool_pre_ping: Option<S<bool>>,
@@ -64,11 +70,21 @@ pub struct RawPool {
     pub test_before_acquire: Option<S<bool>>,
 }
 
+/// `[client]`: which client is under test (default: sqlx). See `suite::client`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub kind: Option<S<String>>,
+    pub command: Option<S<Vec<String>>>,
+    pub driver: Option<S<String>>,
+    pub config: Option<S<toml::Table>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
     pub workers: Option<S<u32>>,
-    pub duration: S<Dur>,
+    pub duration: Option<S<Dur>>,
     pub requests: Option<S<u64>>,
     pub rate: Option<S<f64>>,
     pub think: Option<S<Dur>>,
@@ -86,9 +102,9 @@ pub struct RawWorkload {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
-    pub kind: S<String>,
+    pub kind: Option<S<String>>,
     pub name: Option<S<String>>,
-    pub at: S<Dur>,
+    pub at: Option<S<Dur>>,
     pub duration: Option<S<Dur>>,
     pub repeat: Option<S<RawRepeat>>,
     pub jitter: Option<S<Dur>>,
@@ -108,14 +124,14 @@ pub struct RawFault {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRepeat {
-    pub every: S<Dur>,
-    pub times: S<u32>,
+    pub every: Option<S<Dur>>,
+    pub times: Option<S<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
-    pub verdict: S<String>,
+    pub verdict: Option<S<String>>,
     pub errors: Option<S<Vec<S<String>>>>,
     pub tolerate: Option<S<Vec<S<String>>>>,
     pub grace: Option<S<Dur>>,
@@ -129,6 +145,29 @@ pub struct RawExpect {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dur(pub Duration);
 
+impl Dur {
+    /// The longest duration a suite may write. Beyond it nothing a suite does is
+    /// meaningful and arithmetic starts to break: MariaDB's `SELECT SLEEP(1e11)` returns
+    /// at once (its nanosecond deadline overflows), and a deadline of `now + 300000000000y`
+    /// overflows the clock. A year is far above any real setting (MariaDB caps
+    /// `wait_timeout` at 365 days too); "never" is how to say "no limit".
+    pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    fn bounded<E: de::Error>(d: Duration, written: &str) -> Result<Dur, E> {
+        if d > Dur::MAX {
+            Err(too_long(written))
+        } else {
+            Ok(Dur(d))
+        }
+    }
+}
+
+fn too_long<E: de::Error>(written: &str) -> E {
+    E::custom(format!(
+        "duration {written} is longer than a year; goneaway refuses absurd durations (the server and the clock cannot honour them): use a realistic value, or \"never\" where the setting allows it"
+    ))
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -138,11 +177,12 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration string like \"500ms\", \"2s\" or \"1h\"")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Dur, E> {
-                humantime::parse_duration(s).map(Dur).map_err(|e| {
+                let d = humantime::parse_duration(s).map_err(|e| {
                     E::custom(format!(
                         "invalid duration \"{s}\" ({e}); write durations like \"500ms\", \"2s\" or \"1h\""
                     ))
-                })
+                })?;
+                Dur::bounded(d, &format!("\"{s}\""))
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dur, E> {
                 Err(E::custom(format!(
@@ -175,7 +215,8 @@ impl<'de> Deserialize<'de> for Seconds {
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<Seconds, E> {
                 match n {
                     -1 => Ok(Seconds(None)),
-                    n if n >= 0 => Ok(Seconds(Some(Duration::from_secs(n as u64)))),
+                    n if n >= 0 => Dur::bounded(Duration::from_secs(n as u64), &format!("{n} s"))
+                        .map(|d| Seconds(Some(d.0))),
                     n => Err(E::custom(format!(
                         "{n} is not a number of seconds; use -1 for never"
                     ))),
@@ -183,6 +224,10 @@ impl<'de> Deserialize<'de> for Seconds {
             }
             fn visit_f64<E: de::Error>(self, n: f64) -> Result<Seconds, E> {
                 if n >= 0.0 && n.is_finite() {
+                    // Bounded before converting: from_secs_f64 panics above u64 seconds.
+                    if n > Dur::MAX.as_secs_f64() {
+                        return Err(too_long(&format!("{n} s")));
+                    }
                     Ok(Seconds(Some(Duration::from_secs_f64(n))))
                 } else {
                     Err(E::custom(format!("{n} is not a number of seconds")))

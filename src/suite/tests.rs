@@ -234,3 +234,394 @@ fn a_server_setting_value_error_points_at_its_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_missing_required_field_names_its_table_and_the_line_to_write() {
+    let e = err("[workload]\nduration = \"5s\"\n[expect]\nverdict = \"valid\"\n");
+    assert!(
+        e.starts_with("t.toml:1:1: missing `description` at the top of the file"),
+        "{e}"
+    );
+    assert!(e.contains("add `description = "), "{e}");
+
+    let e = err(&MINIMAL.replace("verdict = \"valid\"", "grace = \"1s\""));
+    assert!(
+        e.starts_with("t.toml:5:1: missing `verdict` in [expect]; add `verdict = \"valid\"`"),
+        "points at the [expect] header: {e}"
+    );
+
+    let e = err(&MINIMAL.replace("duration = \"5s\"", "workers = 2"));
+    assert!(
+        e.starts_with("t.toml:3:1: missing `duration` in [workload]; add `duration = "),
+        "{e}"
+    );
+
+    let e = err("description = \"x\"\n[expect]\nverdict = \"valid\"\n");
+    assert!(
+        e.starts_with("t.toml:1:1: missing the [workload] table"),
+        "{e}"
+    );
+    let e = err("description = \"x\"\n[workload]\nduration = \"5s\"\n");
+    assert!(
+        e.starts_with("t.toml:1:1: missing the [expect] table"),
+        "{e}"
+    );
+
+    let e = err(&format!("{MINIMAL}\n[[fault]]\nkind = \"kill\"\n"));
+    assert!(
+        e.starts_with("t.toml:8:1: missing `at` in [[fault]]; add `at = "),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}\n[[fault]]\nat = \"1s\"\n"));
+    assert!(e.contains("missing `kind` in [[fault]]"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[[fault]]\nkind = \"kill\"\nat = \"1s\"\nrepeat = {{ every = \"1s\" }}\n"
+    ));
+    assert!(e.contains("`repeat` needs both `every` and `times`"), "{e}");
+}
+
+#[test]
+fn min_throughput_must_be_a_finite_number() {
+    for bad in ["nan", "inf", "-inf", "-1.0"] {
+        let e = err(&format!("{MINIMAL}min_throughput = {bad}\n"));
+        assert!(
+            e.starts_with("t.toml:7:18: [expect] min_throughput must be a finite number >= 0"),
+            "{bad}: {e}"
+        );
+    }
+    let s = parse(&format!("{MINIMAL}min_throughput = 0.0\n")).unwrap();
+    assert_eq!(s.expect.min_throughput, Some(0.0));
+}
+
+#[test]
+fn sqlalchemy_no_limit_values_are_refused_with_their_meaning() {
+    let e = err(&format!("{MINIMAL}\n[pool]\npool_size = 0\n"));
+    assert!(
+        e.starts_with("t.toml:9:13: [pool] pool_size = 0 means \"no limit\" in SQLAlchemy"),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}\n[pool]\nmax_overflow = -1\n"));
+    assert!(e.contains("max_overflow = -1 means \"no limit\""), "{e}");
+    let e = err(&format!("{MINIMAL}\n[pool]\nmax_overflow = -2\n"));
+    assert!(
+        e.contains("max_overflow must be a whole number from 0"),
+        "{e}"
+    );
+    // The largest values saturate instead of overflowing.
+    let s = parse(&format!(
+        "{MINIMAL}\n[pool]\npool_size = 4294967295\nmax_overflow = 4294967295\n"
+    ))
+    .unwrap();
+    assert_eq!(s.pool.unwrap().max_connections, u32::MAX);
+}
+
+#[test]
+fn a_sleep_must_fit_the_workload_and_be_used() {
+    let with = |workload: &str| MINIMAL.replace("duration = \"5s\"", workload);
+    // Longer than op_timeout is fine: a sleep statement is bounded by op_timeout + sleep.
+    let s = parse(&with(
+        "duration = \"5s\"\nop_timeout = \"1s\"\nsleep = \"2s\"\nmix = { sleep = 1 }",
+    ))
+    .unwrap();
+    assert_eq!(s.workload.sleep, Duration::from_secs(2));
+
+    let e = err(&with(
+        "duration = \"5s\"\nsleep = \"5s\"\nmix = { sleep = 1 }",
+    ));
+    assert!(
+        e.starts_with(
+            "t.toml:5:9: [workload] a `sleep` operation sleeps 5s but the workload lasts 5s"
+        ),
+        "{e}"
+    );
+    // The default sleep (1s) against a shorter workload: pointed at the mix.
+    let e = err(&with("duration = \"500ms\"\nmix = { sleep = 1 }"));
+    assert!(e.starts_with("t.toml:5:7: [workload] a `sleep`"), "{e}");
+    let e = err(&with("duration = \"5s\"\nsleep = \"2s\""));
+    assert!(e.contains("`mix` gives `sleep` no weight"), "{e}");
+    let e = err(&with(
+        "duration = \"5s\"\nsleep = \"0s\"\nmix = { sleep = 1 }",
+    ));
+    assert!(
+        e.contains("sleep = 0 makes every `sleep` operation return at once"),
+        "{e}"
+    );
+    // Absurd values are refused wherever a duration is written.
+    let e = err(&with(
+        "duration = \"5s\"\nsleep = \"100000000000s\"\nmix = { sleep = 1 }",
+    ));
+    assert!(
+        e.starts_with("t.toml:5:9: duration \"100000000000s\" is longer than a year"),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}\n[pool]\npool_recycle = 1e30\n"));
+    assert!(e.contains("is longer than a year"), "{e}");
+}
+
+#[test]
+fn a_rate_capped_workload_must_reach_its_faults() {
+    let faulty = |workload: &str, fault: &str| {
+        format!(
+            "description = \"d\"\n[workload]\nduration = \"10s\"\nworkers = 4\n{workload}\n[[fault]]\n{fault}\n[expect]\nverdict = \"valid\"\n"
+        )
+    };
+    let kill = "kind = \"kill\"\nat = \"3s\"";
+    // 4 workers at 10/s: one request each per 400ms; 20 requests are 5 rounds, the last
+    // issued at 1.6s, before the kill at 3s.
+    let e = err(&faulty("requests = 20\nrate = 10", kill));
+    assert!(
+        e.starts_with("t.toml:5:12: [workload] requests = 20 at rate = 10/s may be used up after about 1.6s, before fault `kill` starts at 3.0s: it would never run; raise `requests` to at least 33"),
+        "{e}"
+    );
+    // The suggested cap is the smallest that passes.
+    assert!(parse(&faulty("requests = 32\nrate = 10", kill)).is_err());
+    let s = parse(&faulty("requests = 33\nrate = 10", kill)).unwrap();
+    assert!(s.warnings().is_empty());
+
+    // Used up after the start but before the heal: the fault may stretch the timetable
+    // (a cut makes checkouts wait), so only a warning.
+    let cut = "kind = \"cut\"\nat = \"1s\"\nduration = \"3s\"";
+    let s = parse(&faulty("requests = 20\nrate = 10", cut)).unwrap();
+    let w = s.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].message.contains("before fault `cut` heals at 4.0s: nothing would show recovery; the fault may slow requests"),
+        "{}",
+        w[0].message
+    );
+
+    // A closed loop's pace is the server's: a warning, not a refusal.
+    let s = parse(&faulty("requests = 20", kill)).unwrap();
+    let w = s.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].rule, "requests-cap");
+    assert!(
+        w[0].message.contains("requests = 20 with no `rate`"),
+        "{}",
+        w[0].message
+    );
+    assert!(
+        w[0].message.contains("before fault `kill` starts at 3.0s"),
+        "{}",
+        w[0].message
+    );
+    assert!(
+        parse(&faulty("requests = 100000", kill))
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+    assert!(parse(MINIMAL).unwrap().warnings().is_empty());
+}
+
+#[test]
+fn idle_faults_delay_a_rate_capped_workload() {
+    let text = |requests: u64| {
+        format!(
+            "description = \"d\"\n[workload]\nduration = \"20s\"\nworkers = 1\nrate = 1\nrequests = {requests}\n[[fault]]\nkind = \"idle\"\nat = \"1s\"\nduration = \"5s\"\n[[fault]]\nkind = \"kill\"\nat = \"8s\"\n[expect]\nverdict = \"valid\"\n"
+        )
+    };
+    // Without the idle window, 8 requests at 1/s would end at 7s, before the kill at 8s;
+    // the 5s of idling carry them past it.
+    assert!(parse(&text(8)).is_ok());
+    let e = err(&text(3));
+    assert!(e.contains("raise `requests` to at least 5"), "{e}");
+}
+
+#[test]
+fn a_toxic_that_can_never_fire_is_refused() {
+    let base = MINIMAL.replace("duration = \"5s\"", "duration = \"10s\"");
+    let toxic = |toxicity: &str| {
+        format!(
+            "{base}\n[[fault]]\nkind = \"latency\"\nat = \"1s\"\nduration = \"1s\"\nattributes = {{ latency = 100 }}\ntoxicity = {toxicity}\n"
+        )
+    };
+    for zero in ["0.0", "0", "1e-50"] {
+        let e = err(&toxic(zero));
+        assert!(
+            e.starts_with("t.toml:13:12: `toxicity = 0` affects no connection"),
+            "{zero}: {e}"
+        );
+    }
+    assert!(parse(&toxic("0.5")).is_ok());
+}
+
+#[test]
+fn a_repeat_is_bounded() {
+    let e = err(&format!(
+        "{}\n[[fault]]\nkind = \"kill\"\nat = \"1s\"\nrepeat = {{ every = \"1ms\", times = 4000000000 }}\n",
+        MINIMAL.replace("\"5s\"", "\"300d\"")
+    ));
+    assert!(e.contains("`repeat.times` is at most 1000"), "{e}");
+}
+
+/// Mutated suite texts (random byte edits, lines deleted or duplicated, values swapped
+/// between the built-in suites) never panic the parser or the checks `goneaway check`
+/// and a run's planning do, and every refusal points at a line and column.
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        /// Overwrite, insert or delete one byte (the text is then read lossily, so
+        /// multi-byte characters and U+FFFD appear too).
+        Byte {
+            at: usize,
+            byte: u8,
+            op: u8,
+        },
+        DeleteLine(usize),
+        DuplicateLine(usize),
+        /// Give line `at` the value of line `line` of built-in suite `suite`.
+        SwapValue {
+            at: usize,
+            suite: usize,
+            line: usize,
+        },
+        /// Give line `at` one of [`ODD`]'s values.
+        OddValue {
+            at: usize,
+            value: usize,
+        },
+    }
+
+    /// Values at the edges of what the checks accept.
+    const ODD: &[&str] = &[
+        "nan",
+        "inf",
+        "-inf",
+        "-1",
+        "0",
+        "0.0",
+        "1e-50",
+        "1e300",
+        "4294967296",
+        "9223372036854775807",
+        "\"0s\"",
+        "\"100000000000s\"",
+        "\"300000000000y\"",
+        "\"never\"",
+        "\"\"",
+        "[]",
+        "{}",
+        "true",
+        "\"\\n\"",
+    ];
+
+    /// Bytes that matter to TOML and to the checks, plus anything at all.
+    fn byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            3 => prop::sample::select(b"\"'=[]{},.#\n-+0123456789sm_ aeinx".to_vec()),
+            1 => any::<u8>(),
+        ]
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            3 => (any::<usize>(), byte(), 0u8..3).prop_map(|(at, byte, op)| Edit::Byte { at, byte, op }),
+            1 => any::<usize>().prop_map(Edit::DeleteLine),
+            1 => any::<usize>().prop_map(Edit::DuplicateLine),
+            3 => (any::<usize>(), any::<usize>(), any::<usize>())
+                .prop_map(|(at, suite, line)| Edit::SwapValue { at, suite, line }),
+            2 => (any::<usize>(), any::<usize>()).prop_map(|(at, value)| Edit::OddValue { at, value }),
+        ]
+    }
+
+    fn value_of(line: &str) -> Option<&str> {
+        line.split_once('=').map(|(_, v)| v)
+    }
+
+    fn apply(text: &str, edit: &Edit) -> String {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        match *edit {
+            Edit::Byte { at, byte, op } => {
+                let mut bytes = text.as_bytes().to_vec();
+                let at = at % (bytes.len() + 1);
+                match op {
+                    0 if at < bytes.len() => bytes[at] = byte,
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, byte),
+                }
+                return String::from_utf8_lossy(&bytes).into_owned();
+            }
+            Edit::DeleteLine(i) if !lines.is_empty() => {
+                lines.remove(i % lines.len());
+            }
+            Edit::DuplicateLine(i) if !lines.is_empty() => {
+                let i = i % lines.len();
+                lines.insert(i, lines[i].clone());
+            }
+            Edit::SwapValue { at, suite, line } => {
+                let donor: Vec<&str> = BUILTIN[suite % BUILTIN.len()]
+                    .1
+                    .lines()
+                    .filter_map(value_of)
+                    .collect();
+                if !donor.is_empty() {
+                    set_value(&mut lines, at, donor[line % donor.len()]);
+                }
+            }
+            Edit::OddValue { at, value } => set_value(&mut lines, at, ODD[value % ODD.len()]),
+            _ => {}
+        }
+        lines.join("\n") + "\n"
+    }
+
+    /// Replace the value of the `at`-th `key = value` line.
+    fn set_value(lines: &mut [String], at: usize, value: &str) {
+        let targets: Vec<usize> = (0..lines.len())
+            .filter(|i| value_of(&lines[*i]).is_some())
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let i = targets[at % targets.len()];
+        if let Some((key, _)) = lines[i].split_once('=') {
+            lines[i] = format!("{key}= {}", value.trim());
+        }
+    }
+
+    fn has_position(e: &SuiteError, text: &str) -> bool {
+        let lines = text.split('\n').count();
+        matches!(e.position, Some((line, col)) if line >= 1 && col >= 1 && line <= lines)
+            && e.to_string().starts_with(&format!(
+                "m.toml:{}:{}: ",
+                e.position.unwrap().0,
+                e.position.unwrap().1
+            ))
+    }
+
+    proptest! {
+        // About 0.2 ms a case: well under a few seconds, shrinking included.
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #[test]
+        fn mutated_suites_never_panic_and_errors_have_a_place(
+            suite in 0..BUILTIN.len(),
+            edits in prop::collection::vec(edit(), 1..5),
+        ) {
+            let mut text = BUILTIN[suite].1.to_string();
+            for e in &edits {
+                text = apply(&text, e);
+            }
+            match Suite::from_toml(&text, "m.toml", "m") {
+                Err(e) => {
+                    prop_assert!(has_position(&e, &text), "no place in: {e}\n---\n{text}");
+                    prop_assert!(!e.to_string().contains('\n'), "more than one line: {e}");
+                }
+                Ok(s) => {
+                    // What `goneaway check` and a run's planning do with a checked suite.
+                    let pool = s.pool.clone().unwrap_or_else(|| PoolSpec::sqlx(None, None, None, None, None, None));
+                    let _ = crate::lint::lint(&pool, &s.server, &s.workload, &s.faults);
+                    let _ = s.warnings();
+                    let _ = crate::schedule::plan(&s.faults, 1);
+                    for backend in [BackendKind::Process, BackendKind::Docker, BackendKind::External] {
+                        let _ = s.clone().with_backend(backend);
+                    }
+                }
+            }
+        }
+    }
+}

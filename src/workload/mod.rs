@@ -96,10 +96,11 @@ impl Default for Gate {
 #[derive(Default)]
 pub struct Leaked(pub Vec<Box<dyn Conn>>);
 
-/// Row ids of one run: a per-run prefix keeps runs apart on a shared (external) server.
-#[derive(Debug, Clone, Copy)]
+/// Where one run's rows go: its writes table, and ids with a per-run prefix.
+#[derive(Debug, Clone)]
 pub struct IdSpace {
     pub run: i64,
+    pub table: Arc<str>,
 }
 
 impl IdSpace {
@@ -217,11 +218,24 @@ impl Shared {
             OpKind::Ping => Statement::Ping,
             // Look up a row this worker may have written; a miss is still a real lookup.
             OpKind::Select => Statement::Select {
+                table: self.ids.table.clone(),
                 id: self.ids.id(worker, seq / 2),
             },
-            OpKind::Insert => Statement::Insert { id, worker },
-            OpKind::Transaction => Statement::Transaction { id, worker },
+            OpKind::Insert => Statement::Insert {
+                table: self.ids.table.clone(),
+                id,
+                worker,
+            },
+            OpKind::Transaction => Statement::Transaction {
+                table: self.ids.table.clone(),
+                id,
+                worker,
+            },
             OpKind::Sleep => Statement::Sleep(self.spec.sleep),
+        };
+        let inserted = match &statement {
+            Statement::Insert { id, .. } | Statement::Transaction { id, .. } => vec![*id],
+            _ => vec![],
         };
         let mut held: Vec<Box<dyn Conn>> = Vec::new();
         let mut outcome: Result<(), (Phase, OpError)> = Ok(());
@@ -272,10 +286,6 @@ impl Shared {
             Ok(()) => (None, None),
             Err((p, e)) => (Some(p), Some(e)),
         };
-        let inserted = match statement {
-            Statement::Insert { id, .. } | Statement::Transaction { id, .. } => vec![id],
-            _ => vec![],
-        };
         self.recorder.op(OpRecord {
             worker,
             seq,
@@ -325,7 +335,10 @@ mod tests {
 
     #[test]
     fn ids_are_unique_and_in_range() {
-        let ids = IdSpace { run: 42 };
+        let ids = IdSpace {
+            run: 42,
+            table: "t".into(),
+        };
         let (lo, hi) = ids.range();
         let a = ids.id(0, 0);
         let b = ids.id(1, 0);

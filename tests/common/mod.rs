@@ -16,14 +16,36 @@ pub fn mariadb() -> bool {
     }
 }
 
+/// Whether the Python stack for the real-client suites is here (`bash ci/setup.sh`).
+/// With `CI` set its absence is a failure, never a skip.
+pub fn python() -> bool {
+    match goneaway::testkit::python() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so this test may not skip: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped (CI would fail here): {e}");
+            false
+        }
+    }
+}
+
 /// Run suites concurrently (each has its own server), then fail with every unmet
 /// expectation at once, each with its whole report. Returns the reports by name.
 pub async fn run_all_met(
     suites: Vec<(&'static str, goneaway::Suite)>,
 ) -> Vec<(&'static str, goneaway::Report)> {
+    // At most 8 at once, as `goneaway run --all` does: on 2 cores, 26 servers (and the
+    // Python adapters) at once starve the pools' own timers and make timing suites flake.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
     let mut runs = tokio::task::JoinSet::new();
     for (name, suite) in suites {
-        runs.spawn(async move { (name, suite.run().await) });
+        let slots = slots.clone();
+        runs.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("never closed");
+            (name, suite.run().await)
+        });
     }
     let mut results = Vec::new();
     while let Some(done) = runs.join_next().await {
@@ -46,6 +68,30 @@ pub async fn run_all_met(
         failed.join("\n\n")
     );
     reports
+}
+
+/// For tests that need the docker backend: `true` to go on. Locally, a missing daemon or
+/// image (when `need_image`) prints one line on stderr and gives `false`, so the test can
+/// return; when the environment variable `CI` is set it panics instead, so CI cannot pass
+/// by skipping.
+#[cfg(feature = "docker")]
+pub async fn docker_ready_or_skip(test: &str, need_image: bool) -> bool {
+    use goneaway::server::ServerError;
+    use goneaway::server::docker::{DockerError, check_available};
+    let check = match check_available(None).await {
+        Err(ServerError::Docker(DockerError::ImageMissing { .. })) if !need_image => Ok(()),
+        other => other,
+    };
+    match check {
+        Ok(()) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("{test}: the docker backend must run in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            false
+        }
+    }
 }
 
 /// A docker-backend server spec with these settings.

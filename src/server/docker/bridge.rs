@@ -7,9 +7,20 @@
 //! the version in its path lowered to the engine's, and points testcontainers at it.
 //! A current engine gets no bridge.
 //!
-//! The only way to choose testcontainers' daemon is `DOCKER_HOST`, read each time its
-//! client is created, so the bridge sets it for this process, once. goneaway's own
-//! bollard client keeps talking to the engine directly ([`engine_host`]).
+//! **What it changes in the process.** The only way to choose testcontainers' daemon is
+//! the `DOCKER_HOST` environment variable, read each time its client is created. So on an
+//! engine older than API 1.53, and only there, the first docker server of the process sets
+//! `DOCKER_HOST=unix://<private temp dir>/docker.sock` for the rest of the process's life
+//! (the socket's dir is removed at exit, or by the next run's sweep after a kill). Anything
+//! else in the process that reads `DOCKER_HOST` afterwards talks to the engine through the
+//! bridge too, which relays every request and only lowers the version in its path. On a
+//! current engine nothing is set. goneaway's own bollard client keeps talking to the
+//! engine directly ([`engine_host`]).
+//!
+//! **Opting out.** `GONEAWAY_DOCKER_BRIDGE=0` ([`BRIDGE_ENV`]) leaves the environment
+//! alone. The consequence: on an engine older than API 1.53 the docker backend cannot
+//! create containers, and starting one fails with [`DockerError::BridgeOff`] saying so; on a
+//! current engine it changes nothing.
 //!
 //! Each request gets `Connection: close` so that one connection carries one request and
 //! only request heads need reading; after the head, bytes flow both ways untouched
@@ -24,10 +35,15 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 
-use super::ServerError;
+use super::error::DockerError;
+use crate::server::ServerError;
+use crate::server::shared::{check_socket_path, private_tempdir};
 
 /// The longest request head relayed; Docker's own requests are a few hundred bytes.
 const MAX_HEAD: usize = 64 * 1024;
+
+/// Set to `0` to keep goneaway from starting the bridge and setting `DOCKER_HOST`.
+pub const BRIDGE_ENV: &str = "GONEAWAY_DOCKER_BRIDGE";
 
 /// `(bridge URL, engine host)` once the bridge runs.
 static BRIDGED: OnceLock<(String, String)> = OnceLock::new();
@@ -47,7 +63,8 @@ pub fn engine_host() -> String {
 
 /// Make testcontainers able to talk to the engine `docker` is connected to (negotiated):
 /// nothing for an engine that speaks testcontainers' API version, else start the bridge
-/// and point `DOCKER_HOST` at it. Idempotent; the bridge lives as long as the process.
+/// and point `DOCKER_HOST` at it, unless [`BRIDGE_ENV`] is `0`. Idempotent; the bridge
+/// lives as long as the process.
 pub async fn ensure(docker: &Docker) -> Result<(), ServerError> {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_try_init(|| async {
@@ -56,6 +73,15 @@ pub async fn ensure(docker: &Docker) -> Result<(), ServerError> {
             return Ok(());
         }
         let host = engine_host();
+        if std::env::var(BRIDGE_ENV).is_ok_and(|v| v.trim() == "0") {
+            return Err(DockerError::BridgeOff {
+                host,
+                engine: engine.to_string(),
+                needed: API_DEFAULT_VERSION.to_string(),
+                env: BRIDGE_ENV,
+            }
+            .into());
+        }
         let upstream = Upstream::parse(&host)?;
         let socket = start(upstream, (engine.major_version, engine.minor_version))?;
         let url = format!("unix://{}", socket.display());
@@ -91,11 +117,11 @@ impl Upstream {
         {
             Ok(Upstream::Tcp(addr.trim_end_matches('/').to_string()))
         } else {
-            Err(ServerError::Other(format!(
-                "the docker engine at `{host}` is older than Docker API \
-                 {API_DEFAULT_VERSION}, which testcontainers needs, and goneaway can bridge \
-                 only unix:// and tcp:// hosts; upgrade the engine"
-            )))
+            Err(DockerError::Unbridgeable {
+                host: host.to_string(),
+                needed: API_DEFAULT_VERSION.to_string(),
+            }
+            .into())
         }
     }
 
@@ -112,7 +138,7 @@ impl Upstream {
 fn start(upstream: Upstream, engine: (usize, usize)) -> Result<PathBuf, ServerError> {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     // Removed at exit by `remove_dir`, after a kill by the process backend's sweep.
-    let dir = super::super::process::private_tempdir()?.keep();
+    let dir = private_tempdir()?.keep();
     let _ = DIR.set(dir.clone());
     extern "C" fn remove_dir() {
         if let Some(dir) = DIR.get() {
@@ -123,13 +149,7 @@ fn start(upstream: Upstream, engine: (usize, usize)) -> Result<PathBuf, ServerEr
     unsafe { libc::atexit(remove_dir) };
 
     let path = dir.join("docker.sock");
-    // A unix socket path must fit in sun_path (108 bytes).
-    if path.as_os_str().len() >= 100 {
-        return Err(ServerError::Other(format!(
-            "socket path {} is too long for the docker bridge; set TMPDIR to a shorter dir",
-            path.display()
-        )));
-    }
+    check_socket_path(&path, "the docker bridge")?;
     let std_listener = std::os::unix::net::UnixListener::bind(&path)
         .map_err(|e| ServerError::io(format!("binding {}", path.display()), e))?;
     std_listener

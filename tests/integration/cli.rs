@@ -1,0 +1,306 @@
+//! The command line as a user meets it: exit codes, one-line errors, JSON, and nothing
+//! left behind when the harness is interrupted or killed.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
+
+fn goneaway(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("GONEAWAY_REPORT_DIR", reports())
+        .output()
+        .unwrap()
+}
+
+fn reports() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-reports")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn list_names_every_builtin_suite_with_its_expectation() {
+    let out = goneaway(&["list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), goneaway::builtin_names().len());
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("idle-expiry-stale-pool") && l.contains("invalid")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_malformed_suite_is_one_line_and_exit_2() {
+    let out = goneaway(&["check", "tests/bad-suites/unknown-pool-key.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr
+            .starts_with("tests/bad-suites/unknown-pool-key.toml:4:1: unknown field `pool_recyle`"),
+        "{stderr}"
+    );
+    // run refuses it the same way, before starting anything.
+    let out = goneaway(&["run", "tests/bad-suites/unknown-pool-key.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_unknown_suite_name_lists_the_known_ones() {
+    let out = goneaway(&["run", "idle-expiry-stael-pool"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("built-in suites: idle-expiry-stale-pool,"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_prints_the_lint() {
+    let out = goneaway(&["check", "idle-expiry-stale-pool"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("lint stale-connections"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_warns_of_a_closed_loop_cap_that_may_end_before_a_fault_heals() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("closed-loop-cap.toml");
+    std::fs::write(
+        &path,
+        "description = \"20 requests, no rate, a kill at 3s\"\n[workload]\nduration = \"10s\"\nrequests = 20\n[[fault]]\nkind = \"kill\"\nat = \"3s\"\n[expect]\nverdict = \"valid\"\n",
+    )
+    .unwrap();
+    let out = goneaway(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "  warn requests-cap: [workload] requests = 20 with no `rate` may be used up"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_missing_server_binary_says_how_to_install_one() {
+    let out = Command::new(BIN)
+        .args(["run", "kill-idle", "--no-save"])
+        .env("GONEAWAY_MYSQLD", "/nonexistent/mariadbd")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("apt-get install -y mariadb-server"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn json_report_and_exit_1_when_an_expectation_fails() {
+    if !common::mariadb() {
+        return;
+    }
+    // The stale pool, told to expect no errors: the run must say it failed, and why.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("stale-but-hopeful.toml");
+    let text_in = goneaway::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "idle-expiry-stale-pool")
+        .unwrap()
+        .1;
+    let hopeful = text_in.replace(
+        "verdict = \"invalid\"\nerrors = [\"gone_away\"]\nwindows = { night = [\"gone_away\"] }",
+        "verdict = \"valid\"",
+    );
+    assert_ne!(hopeful, text_in);
+    std::fs::write(&suite, hopeful).unwrap();
+    let out = goneaway(&["run", suite.to_str().unwrap(), "--json", "--seed", "7"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: goneaway::Report =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON report");
+    assert!(!report.stable.met);
+    assert_eq!(report.measured.seed, 7);
+    assert!(
+        report.stable.unmet.iter().any(|u| u.contains("gone_away")),
+        "{:?}",
+        report.stable.unmet
+    );
+    assert!(report.measured.reproduce.ends_with("--seed 7"));
+    let latest = reports()
+        .join("stale-but-hopeful")
+        .join("latest")
+        .join("report.json");
+    assert!(
+        latest.exists(),
+        "the report is saved with a latest link: {}",
+        latest.display()
+    );
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = text(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && !cmd.contains("cli-") {
+                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// Start `goneaway run` with a private TMPDIR and wait until its server is up.
+fn start_run(suite: &str, tmp: &Path) -> std::process::Child {
+    let child = Command::new(BIN)
+        .args(["run", suite, "--no-save"])
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let needle = tmp.to_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_mentioning(&format!("--datadir={needle}")).is_empty() {
+        assert!(Instant::now() < deadline, "no server appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2)); // into the workload
+    child
+}
+
+fn assert_nothing_left(tmp: &Path) {
+    let needle = format!("--datadir={}", tmp.display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let procs = processes_mentioning(&needle);
+        let files: Vec<_> = std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        if procs.is_empty() && files.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: processes {procs:?}, files {files:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigkill_of_the_harness_leaves_no_server_and_no_temp_dir() {
+    if !common::mariadb() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = start_run("server-pause", tmp.path());
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn ctrl_c_heals_stops_and_reports_unknown() {
+    if !common::mariadb() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let child = start_run("idle-expiry-pre-ping", tmp.path());
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an interrupted run meets no expectation\n{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("verdict   unknown"), "{stdout}");
+    assert!(stdout.contains("the run was cut short"), "{stdout}");
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn goneaway_proxy_serves_the_toxiproxy_api_to_any_client() {
+    use goneaway::proxy::client::Client;
+    use goneaway::testkit::EchoServer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["proxy", "--listen", &api])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listen = rt.block_on(async {
+        let client = Client::new(&format!("http://{api}")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !client.is_running().await {
+            assert!(Instant::now() < deadline, "goneaway proxy did not answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(client.version().await.unwrap().starts_with("2."));
+        let echo = EchoServer::start().await.unwrap();
+        let p = client
+            .create_proxy("echo", "127.0.0.1:0", &echo.addr().to_string())
+            .await
+            .unwrap();
+        let mut sock = tokio::net::TcpStream::connect(&p.listen).await.unwrap();
+        sock.write_all(b"through the proxy").await.unwrap();
+        let mut back = [0u8; 17];
+        sock.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"through the proxy");
+        p.listen
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C stops it cleanly");
+    for addr in [api.as_str(), listen.as_str()] {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still listens after the proxy stopped"
+        );
+    }
+}
+
+/// Built without the `docker` feature (`cargo test --no-default-features`), a suite that
+/// asks for the docker backend is one line saying how to turn it on, and exit 2.
+#[cfg(not(feature = "docker"))]
+#[test]
+fn a_docker_suite_without_the_docker_feature_says_how_to_turn_it_on() {
+    let out = goneaway(&["run", "network-partition", "--no-save"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the docker backend is not built into this goneaway")
+            && stderr.contains("features = [\"docker\"]"),
+        "{stderr}"
+    );
+}

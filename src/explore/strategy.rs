@@ -227,11 +227,12 @@ fn place(d: Draft, index: usize, g: Geometry) -> FaultSpec {
     let span = |r: &Option<Repeat>, dur: u64| {
         dur + r.map_or(0, |r| r.every.as_millis() as u64 * r.times as u64)
     };
-    if span(&repeat, duration) > room {
+    // Heal strictly before the horizon, which itself is before the workload's end: a
+    // repeat that would reach it is dropped first, then a duration that would is cut.
+    if span(&repeat, duration) >= room {
         repeat = None;
     }
-    if span(&repeat, duration) >= room {
-        // Heal strictly before the horizon, which itself is before the workload's end.
+    if duration >= room {
         duration = room.saturating_sub(1);
     }
     let free = room.saturating_sub(span(&repeat, duration) + 1);

@@ -26,6 +26,7 @@ mod check;
 mod cli;
 mod client;
 mod error;
+pub mod explore;
 mod fault;
 mod history;
 mod lint;

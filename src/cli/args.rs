@@ -82,6 +82,9 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8474")]
         listen: std::net::SocketAddr,
     },
+    /// Generate fault schedules around a base suite, run each, and shrink what breaks
+    /// its expectations to a minimal suite file.
+    Explore(crate::explore::command::ExploreArgs),
     /// Check suite files without running them; prints the lint.
     Check {
         /// Suite paths or built-in names.

@@ -50,6 +50,7 @@ async fn dispatch(cli: Cli) -> i32 {
             thresholds,
         } => diff(&old, &new, json, fail_on_drift, &thresholds.thresholds()),
         Command::Check { suites } => check(&suites).await,
+        Command::Explore(args) => crate::explore::command::command(args).await,
         Command::Bench { trials } => bench::bench(trials.max(1)).await,
         Command::Gc => gc().await,
         Command::Proxy { listen } => {

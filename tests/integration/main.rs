@@ -19,6 +19,7 @@ mod docker_network_cut;
 mod docker_published;
 mod docker_server;
 mod docker_suites;
+mod explore;
 mod external;
 mod honest;
 mod junit;

@@ -424,6 +424,13 @@ mod tests {
     }
 
     proptest! {
+        // Regression seeds live beside this file, not in a top-level folder.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+            )),
+            ..ProptestConfig::default()
+        })]
         #[test]
         fn every_fault_heals_before_the_horizon(seed: u64) {
             let g = Geometry::for_workload(Duration::from_secs(9));

@@ -56,6 +56,9 @@ pub struct ExploreArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write JUnit XML: a testcase per confirmed failure (or one passing one).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 pub async fn command(args: ExploreArgs) -> i32 {
@@ -108,6 +111,12 @@ pub async fn command(args: ExploreArgs) -> i32 {
     };
     match super::explore(&base, options).await {
         Ok(found) => {
+            if let Some(path) = &args.junit
+                && let Err(e) = found.junit().write(path)
+            {
+                eprintln!("goneaway: cannot write {}: {e}", path.display());
+                return EXIT_HARNESS;
+            }
             if args.json {
                 match serde_json::to_string_pretty(&found) {
                     Ok(j) => println!("{j}"),

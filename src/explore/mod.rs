@@ -247,6 +247,38 @@ impl Exploration {
     pub fn ok(&self) -> bool {
         self.confirmed.is_empty()
     }
+
+    /// JUnit XML for CI: a failing testcase per confirmed failure (its unmet reasons,
+    /// minimal schedule and written suite), or one passing testcase for the exploration.
+    pub fn junit(&self) -> crate::report::junit::Junit {
+        let mut j = crate::report::junit::Junit::new();
+        let common = [
+            ("seed", self.seed.to_string()),
+            ("reproduce", self.reproduce.clone()),
+        ];
+        if self.confirmed.is_empty() {
+            j.add_explored(&format!("{} exploration", self.base), None, &common);
+        }
+        for (k, c) in self.confirmed.iter().enumerate() {
+            let body = format!(
+                "minimal schedule:\n  {}\nfailed checks: {}\nsuite: {}\n\n{}",
+                c.schedule.join("\n  "),
+                c.checks.join(", "),
+                c.path
+                    .as_ref()
+                    .map_or("(not written)".into(), |p| p.display().to_string()),
+                c.text
+            );
+            let mut props = common.to_vec();
+            props.push(("run_seed", c.run_seed.to_string()));
+            j.add_explored(
+                &format!("{} minimal-{}", self.base, k + 1),
+                Some((&c.unmet.join("; "), &body)),
+                &props,
+            );
+        }
+        j
+    }
 }
 
 /// A failure that happened every time it was run, shrunk.

@@ -72,6 +72,33 @@ impl Junit {
         self.add(case)
     }
 
+    /// One finding of an exploration: a confirmed failure (`failure` with its unmet
+    /// reasons and the minimal schedule), or, when nothing broke, one passing testcase.
+    pub fn add_explored(
+        &mut self,
+        name: &str,
+        failure: Option<(&str, &str)>,
+        properties: &[(&str, String)],
+    ) -> &mut Self {
+        let status = match failure {
+            None => TestCaseStatus::success(),
+            Some((message, body)) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(message)
+                    .set_type("confirmed failure")
+                    .set_description(body);
+                s
+            }
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname("explore").add_properties(
+            properties
+                .iter()
+                .map(|(k, v)| Property::new(*k, v.as_str())),
+        );
+        self.add(case)
+    }
+
     fn add(&mut self, case: TestCase) -> &mut Self {
         let total = self.suite.time.unwrap_or_default() + case.time.unwrap_or_default();
         self.suite.set_time(total);

@@ -158,6 +158,21 @@ async fn shrinking_finds_the_shortest_idle_that_still_fails() {
     assert_eq!(f.fault, Fault::Idle);
     assert_eq!(f.lasts, Lasts::For(Duration::from_millis(2001)));
     assert!(f.repeat.is_none());
+    // CI sees the confirmed failure as one failing testcase.
+    let xml = found.junit().to_xml();
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let cases = &report.test_suites[0].test_cases;
+    assert_eq!(cases.len(), 1, "{xml}");
+    assert!(
+        matches!(
+            cases[0].status,
+            quick_junit::TestCaseStatus::NonSuccess {
+                kind: quick_junit::NonSuccessKind::Failure,
+                ..
+            }
+        ),
+        "{xml}"
+    );
 
     // Written, remembered, and replayed first by the next exploration of this base.
     let path = c.path.as_ref().expect("a report directory was given");

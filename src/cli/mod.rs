@@ -243,3 +243,20 @@ async fn check(names: &[String]) -> i32 {
     }
     code
 }
+
+/// A token cancelled by the first Ctrl-C (the run then heals, cleans up and reports,
+/// doing `what`); a second Ctrl-C exits at once.
+pub(crate) fn cancel_on_ctrl_c(what: &'static str) -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ngoneaway: interrupted; {what} (Ctrl-C again to force)");
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}

@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET, Error};
 use crate::server::BackendKind;
 use crate::{Report, RunOptions, Suite};
@@ -34,21 +32,7 @@ pub(super) async fn run(
             }
         }
     }
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ngoneaway: interrupted; healing faults and stopping servers (Ctrl-C again to force)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
+    let cancel = super::cancel_on_ctrl_c("healing faults and stopping servers");
     let backends: Vec<String> = suites
         .iter()
         .map(|s| s.server.backend.to_string())

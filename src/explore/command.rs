@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use super::{Base, Options, RealRunner, Shard, ShrinkBudget, parse_kinds};
 use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET};
 
@@ -76,21 +74,9 @@ pub async fn command(args: ExploreArgs) -> i32 {
             return EXIT_HARNESS;
         }
     };
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ngoneaway: interrupted; healing faults, stopping servers and reporting what was explored (Ctrl-C again to force)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
+    let cancel = crate::cli::cancel_on_ctrl_c(
+        "healing faults, stopping servers and reporting what was explored",
+    );
     let options = Options {
         seed: args.seed.unwrap_or_else(rand::random),
         cases: args.cases,

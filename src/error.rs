@@ -21,6 +21,8 @@ pub enum Error {
     Pool(String),
     #[error("client: {0}")]
     Client(#[from] crate::client::ClientError),
+    #[error("client: {0}")]
+    MysqlAsync(#[from] crate::pool::mysql_async::MysqlAsyncError),
     #[error("{0}")]
     Harness(String),
 }

@@ -215,6 +215,23 @@ async fn check(names: &[String]) -> i32 {
                 }
                 // A real client is asked what it builds; nothing connects to a server.
                 let (pool, mut lints) = match &s.client {
+                    Some(crate::client::ClientSpec {
+                        kind: crate::client::ClientKind::MysqlAsync(words),
+                        ..
+                    }) => match crate::pool::mysql_async::preview(words) {
+                        Ok(settings) => {
+                            println!(
+                                "  pool mysql_async {} {settings} (read back from the options it is built from)",
+                                crate::pool::mysql_async::VERSION
+                            );
+                            (Some(settings.pool_spec()), vec![])
+                        }
+                        Err(e) => {
+                            eprintln!("{}: {e}", s.origin);
+                            code = EXIT_HARNESS;
+                            continue;
+                        }
+                    },
                     Some(c) => match crate::client::preview(c, s.pool.as_ref()).await {
                         Ok((pool, lint)) => (pool, lint.into_iter().collect()),
                         Err(e) => {

@@ -66,6 +66,8 @@ pub enum ClientError {
         reason: String,
         stderr: Vec<String>,
     },
+    #[error("{client} runs in goneaway's own process, not through an adapter")]
+    InProcess { client: String },
     #[error("the pool {client} built ({built}) differs from the suite's [pool] ({described})")]
     Mismatch {
         client: String,
@@ -422,6 +424,8 @@ fn pool_words(p: &PoolSpec) -> Value {
             "max_lifetime": secs(p.max_lifetime),
             "test_before_acquire": p.test_before_acquire,
         }),
+        // Runs in process, never through an adapter.
+        Vocabulary::MysqlAsync => Value::Null,
     }
 }
 

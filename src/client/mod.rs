@@ -44,6 +44,8 @@ pub enum ClientKind {
     FlaskSqlalchemy,
     /// The user's own adapter: this command speaks the protocol on stdin/stdout.
     Command(Vec<String>),
+    /// mysql_async's pool, in this process (no adapter), from `[pool]` in its words.
+    MysqlAsync(crate::pool::mysql_async::MysqlAsyncSpec),
 }
 
 impl ClientKind {
@@ -53,7 +55,13 @@ impl ClientKind {
             ClientKind::Sqlalchemy => "sqlalchemy",
             ClientKind::FlaskSqlalchemy => "flask-sqlalchemy",
             ClientKind::Command(_) => "command",
+            ClientKind::MysqlAsync(_) => "mysql-async",
         }
+    }
+
+    /// Whether an adapter process runs it (the Python stack for the built-in ones).
+    pub fn needs_python(&self) -> bool {
+        matches!(self, ClientKind::Sqlalchemy | ClientKind::FlaskSqlalchemy)
     }
 }
 
@@ -61,6 +69,11 @@ impl fmt::Display for ClientSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ClientKind::Command(argv) => write!(f, "adapter `{}`", argv.join(" ")),
+            ClientKind::MysqlAsync(_) => write!(
+                f,
+                "mysql_async {} (in process)",
+                crate::pool::mysql_async::VERSION
+            ),
             k => write!(
                 f,
                 "{} on {}",
@@ -113,6 +126,9 @@ pub fn python() -> Result<PathBuf, ClientError> {
 pub fn command(spec: &ClientSpec) -> Result<Vec<String>, ClientError> {
     match &spec.kind {
         ClientKind::Command(argv) => Ok(argv.clone()),
+        ClientKind::MysqlAsync(_) => Err(ClientError::InProcess {
+            client: spec.to_string(),
+        }),
         ClientKind::Sqlalchemy | ClientKind::FlaskSqlalchemy => {
             let python = python()?;
             let file = write_adapter("sqlalchemy_adapter.py", SQLALCHEMY_ADAPTER)?;

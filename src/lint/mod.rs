@@ -210,18 +210,37 @@ pub fn lint(
         });
     }
 
+    // A pool with no checkout timeout (mysql_async) starves until the harness's own
+    // op_timeout gives up: that is a `timeout`, not a `checkout_timeout`.
+    let (waits, until, starved) = if pool.acquire_timeout == PoolSpec::NO_CHECKOUT_TIMEOUT {
+        let forever = format!(
+            "forever ({}): only the harness's op_timeout ({}) ends it",
+            pool.word(Setting::Acquire),
+            fmt(workload.op_timeout)
+        );
+        (forever.clone(), forever, ErrorClass::Timeout)
+    } else {
+        let timeout = format!(
+            "{} ({})",
+            pool.word(Setting::Acquire),
+            fmt(pool.acquire_timeout)
+        );
+        (
+            format!("out {timeout}"),
+            format!("until {timeout} runs out"),
+            ErrorClass::CheckoutTimeout,
+        )
+    };
     if let Some(every) = workload.leak_every {
         out.push(Lint {
             rule: "leaked-checkouts",
             message: format!(
                 "1 request in {every} keeps its connection: after about {} requests all {} connections \
-                 are gone and every checkout waits out {} ({})",
+                 are gone and every checkout waits {waits}",
                 every * u64::from(pool.max_connections),
                 pool.max_connections,
-                pool.word(Setting::Acquire),
-                fmt(pool.acquire_timeout)
             ),
-            predicts: predict(ErrorClass::CheckoutTimeout, Where::AfterLeaks),
+            predicts: predict(starved, Where::AfterLeaks),
         });
     }
 
@@ -231,18 +250,18 @@ pub fn lint(
             rule: "nested-checkouts",
             message: format!(
                 "each request holds {} connections at once and {} workers can together hold all {}: \
-                 requests wait on each other until {} ({}) runs out",
+                 requests wait on each other {until}",
                 k,
                 workload.workers,
                 pool.max_connections,
-                pool.word(Setting::Acquire),
-                fmt(pool.acquire_timeout)
             ),
-            predicts: predict(ErrorClass::CheckoutTimeout, Where::Anywhere),
+            predicts: predict(starved, Where::Anywhere),
         });
     }
 
-    if workload.op_timeout < pool.acquire_timeout {
+    if workload.op_timeout < pool.acquire_timeout
+        && pool.acquire_timeout != PoolSpec::NO_CHECKOUT_TIMEOUT
+    {
         out.push(Lint {
             rule: "op-timeout-below-checkout-timeout",
             message: format!(

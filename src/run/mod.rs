@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::check;
+use crate::client::{ClientKind, ClientSpec};
 use crate::error::Error;
 use crate::fault::{FaultCx, HarnessSessions, NetPath};
 use crate::history::{Ending, FinalRead, PoolSample, Recorder, Session};
@@ -113,8 +114,25 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     // back from the live pool, and the keys it never read are reported.
     let mut adapter_lints = Vec::new();
     let mut adapter_client = None;
+    // An in-process client describes itself in its own words, read back from it.
+    let mut described = None;
     let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match (opts.pool, &suite.client) {
         (Some(factory), _) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
+        (
+            None,
+            Some(ClientSpec {
+                kind: ClientKind::MysqlAsync(words),
+                ..
+            }),
+        ) => {
+            let started = crate::pool::mysql_async::start(words, &app)?;
+            described = Some(format!(
+                "mysql_async {} {} (built by goneaway, read back from the live pool)",
+                crate::pool::mysql_async::VERSION,
+                started.settings
+            ));
+            (started.pool, None)
+        }
         (None, Some(client)) => {
             let pool = crate::client::AdapterPool::start(client, &app, suite.pool.as_ref()).await?;
             adapter_lints.extend(lint::ignored(&pool.client, &pool.ignored, pool.settings()));
@@ -137,16 +155,19 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     if let Some(p) = &pool_spec {
         lints.extend(lint::lint(p, &suite.server, &suite.workload, &suite.faults));
     }
-    let pool_desc = match (&configured, &actual) {
-        (Some(c), _) => format!("{c} (built by goneaway)"),
-        (None, Some(a)) if adapter_client.is_some() => format!(
-            "{a} ({}, settings read back from the live pool)",
-            adapter_client.as_deref().unwrap_or_default()
-        ),
-        (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),
-        (None, None) => match &adapter_client {
-            Some(c) => format!("{c} (settings not readable)"),
-            None => "your pool (settings not readable)".to_string(),
+    let pool_desc = match described {
+        Some(d) => d,
+        None => match (&configured, &actual) {
+            (Some(c), _) => format!("{c} (built by goneaway)"),
+            (None, Some(a)) if adapter_client.is_some() => format!(
+                "{a} ({}, settings read back from the live pool)",
+                adapter_client.as_deref().unwrap_or_default()
+            ),
+            (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),
+            (None, None) => match &adapter_client {
+                Some(c) => format!("{c} (settings not readable)"),
+                None => "your pool (settings not readable)".to_string(),
+            },
         },
     };
     let setup = setup_start.elapsed();

@@ -23,7 +23,7 @@ impl Cx<'_> {
             (None, None) => {
                 return Err(self.err(
                     raw,
-                    "[client] needs `kind = \"sqlalchemy\"` or `\"flask-sqlalchemy\"`, or `command = [\"your-adapter\", …]`",
+                    "[client] needs `kind = \"sqlalchemy\"`, `\"flask-sqlalchemy\"` or `\"mysql-async\"`, or `command = [\"your-adapter\", …]`",
                 ));
             }
             (None, Some(cmd)) => {
@@ -38,11 +38,32 @@ impl Cx<'_> {
             (Some(k), None) => match k.get_ref().as_str() {
                 "sqlalchemy" => ClientKind::Sqlalchemy,
                 "flask-sqlalchemy" => ClientKind::FlaskSqlalchemy,
+                "mysql-async" => {
+                    // In process, configured by [pool] in its own words: nothing else
+                    // in [client] would be read.
+                    if let Some(d) = &c.driver {
+                        return Err(self.err(
+                            d,
+                            "[client] driver is for the Python adapters; mysql-async is its own driver",
+                        ));
+                    }
+                    if let Some(t) = &c.config {
+                        return Err(self.err(
+                            t,
+                            "[client.config] is not read by mysql-async: its settings go in [pool], in mysql_async's words (pool_min, pool_max, inactive_connection_ttl, …)",
+                        ));
+                    }
+                    return Ok(ClientSpec {
+                        kind: ClientKind::MysqlAsync(self.mysql_async_pool(raw_pool)?),
+                        driver: None,
+                        config: serde_json::Map::new(),
+                    });
+                }
                 other => {
                     return Err(self.err(
                         k,
                         format!(
-                            "[client] kind `{other}`: expected sqlalchemy or flask-sqlalchemy (or `command` for your own adapter)"
+                            "[client] kind `{other}`: expected sqlalchemy, flask-sqlalchemy or mysql-async (or `command` for your own adapter)"
                         ),
                     ));
                 }

@@ -7,6 +7,7 @@
 
 mod builtin;
 mod client;
+mod mysql_async;
 mod raw;
 mod reach;
 
@@ -250,7 +251,18 @@ impl Cx<'_> {
             ));
         }
         let server = self.server(&raw.server)?;
-        let pool = raw.pool.as_ref().map(|p| self.pool(p)).transpose()?;
+        // mysql_async's words are read by its client (`suite::mysql_async`), not as a
+        // sqlx pool.
+        let in_process_client = raw.client.as_ref().is_some_and(|c| {
+            c.get_ref()
+                .kind
+                .as_ref()
+                .is_some_and(|k| k.get_ref() == "mysql-async")
+        });
+        let pool = match &raw.pool {
+            Some(p) if !in_process_client => Some(self.pool(p)?),
+            _ => None,
+        };
         let client = raw
             .client
             .as_ref()
@@ -373,6 +385,7 @@ impl Cx<'_> {
     }
 
     fn pool(&self, raw: &S<RawPool>) -> R<PoolSpec> {
+        self.no_mysql_async_words(raw)?;
         let p = raw.get_ref();
         // Each pair names one sqlx setting in both vocabularies: setting both is a
         // contradiction, not a preference.

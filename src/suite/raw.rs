@@ -49,7 +49,7 @@ pub struct RawProxy {
     pub url: Option<S<String>>,
 }
 
-/// `[pool]` in either vocabulary; the checked form decides which one was meant.
+/// `[pool]` in one vocabulary; the checked form decides which one was meant.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
@@ -68,6 +68,17 @@ pub struct RawPool {
     pub idle_timeout: Option<S<Never<Dur>>>,
     pub max_lifetime: Option<S<Never<Dur>>>,
     pub test_before_acquire: Option<S<bool>>,
+    // mysql_async words (its connection-URL parameters), for `[client] kind =
+    // "mysql-async"` only: see `suite::mysql_async`.
+    pub pool_min: Option<S<usize>>,
+    pub pool_max: Option<S<usize>>,
+    pub inactive_connection_ttl: Option<S<Dur>>,
+    pub ttl_check_interval: Option<S<Dur>>,
+    pub abs_conn_ttl: Option<S<Dur>>,
+    pub abs_conn_ttl_jitter: Option<S<Dur>>,
+    pub conn_ttl: Option<S<Dur>>,
+    pub reset_connection: Option<S<bool>>,
+    pub tcp_keepalive: Option<S<Dur>>,
 }
 
 /// `[client]`: which client is under test (default: sqlx). See `suite::client`.

@@ -23,6 +23,8 @@ mod explore;
 mod external;
 mod honest;
 mod junit;
+#[cfg(feature = "mysql-async")]
+mod mysql_async_errors;
 mod network;
 mod process_server;
 mod proxy_api;

@@ -37,6 +37,12 @@ builtin![
     "sqlalchemy-leaked-sessions-fixed",
     "sqlalchemy-pre-ping",
     "sqlalchemy-recycle",
+    "mysql-async-idle-expiry",
+    "mysql-async-idle-expiry-conn-ttl-off",
+    "mysql-async-kill-idle",
+    "mysql-async-server-restart",
+    "mysql-async-network-reset",
+    "mysql-async-blackhole",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

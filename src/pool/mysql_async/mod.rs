@@ -312,6 +312,24 @@ mod tests {
         assert_eq!(locked, Some(VERSION), "update VERSION with Cargo.lock");
     }
 
+    #[cfg(not(feature = "mysql-async"))]
+    #[test]
+    fn without_the_feature_it_says_so_in_one_line() {
+        let info = crate::server::ConnectInfo {
+            host: "127.0.0.1".into(),
+            port: 9,
+            user: "u".into(),
+            password: String::new(),
+            database: "d".into(),
+        };
+        let e = start(&MysqlAsyncSpec::default(), &info)
+            .err()
+            .expect("disabled");
+        assert_eq!(e, MysqlAsyncError::Disabled);
+        assert!(e.to_string().contains("`mysql-async` cargo feature is off"));
+        assert!(!e.to_string().contains('\n'));
+    }
+
     // What a pool built from no words reads back is the crate's own defaults.
     #[cfg(feature = "mysql-async")]
     #[test]

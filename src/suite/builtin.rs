@@ -39,6 +39,7 @@ builtin![
     "sqlalchemy-recycle",
     "mysql-async-idle-expiry",
     "mysql-async-idle-expiry-conn-ttl-off",
+    "mysql-async-abs-conn-ttl",
     "mysql-async-kill-idle",
     "mysql-async-server-restart",
     "mysql-async-network-reset",

@@ -475,4 +475,38 @@ mod tests {
             "{rules:?}"
         );
     }
+
+    #[test]
+    fn a_pool_with_no_checkout_timeout_starves_into_timeout() {
+        // mysql_async's defaults as the lint sees them.
+        let pool = PoolSpec {
+            vocabulary: crate::pool::Vocabulary::MysqlAsync,
+            max_connections: 100,
+            min_connections: 10,
+            acquire_timeout: PoolSpec::NO_CHECKOUT_TIMEOUT,
+            idle_timeout: None,
+            max_lifetime: None,
+            test_before_acquire: true,
+        };
+        let w = WorkloadSpec {
+            leak_every: Some(3),
+            ..Default::default()
+        };
+        let l = lint(&pool, &server(2), &w, &[idle(3.5)]);
+        let leak = l
+            .iter()
+            .find(|l| l.rule == "leaked-checkouts")
+            .expect("flagged");
+        assert_eq!(
+            leak.predicts.as_ref().map(|p| p.class),
+            Some(ErrorClass::Timeout)
+        );
+        assert!(leak.message.contains("waits forever"), "{}", leak.message);
+        assert!(
+            l.iter()
+                .all(|l| l.rule != "stale-connections"
+                    && l.rule != "op-timeout-below-checkout-timeout"),
+            "{l:?}"
+        );
+    }
 }

@@ -92,6 +92,37 @@ fn sqlalchemy_words_map_onto_sqlx() {
 }
 
 #[test]
+fn mysql_async_words_go_to_its_client_not_to_sqlx() {
+    let s = parse(&format!(
+        "{MINIMAL}\n[client]\nkind = \"mysql-async\"\n[pool]\npool_min = 2\npool_max = 4\nabs_conn_ttl = \"30s\"\nconn_ttl = \"0s\"\nreset_connection = false\n"
+    ))
+    .unwrap();
+    assert!(s.pool.is_none(), "no sqlx pool is described");
+    let Some(crate::client::ClientKind::MysqlAsync(words)) = s.client.map(|c| c.kind) else {
+        panic!("a mysql-async client")
+    };
+    assert_eq!(
+        words.to_string(),
+        "pool_min=2 pool_max=4 abs_conn_ttl=30s conn_ttl=0s reset_connection=false"
+    );
+    // No [pool] at all: the library's defaults.
+    let s = parse(&format!("{MINIMAL}\n[client]\nkind = \"mysql-async\"\n")).unwrap();
+    assert_eq!(
+        s.client.map(|c| c.kind),
+        Some(crate::client::ClientKind::MysqlAsync(Default::default()))
+    );
+    // Another vocabulary's word is named with mysql_async's nearest one.
+    let e = err(&format!(
+        "{MINIMAL}\n[client]\nkind = \"mysql-async\"\n[pool]\nmax_lifetime = \"1h\"\n"
+    ));
+    assert!(e.contains("abs_conn_ttl"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[client]\nkind = \"mysql-async\"\ndriver = \"pymysql\"\n"
+    ));
+    assert!(e.contains("driver"), "{e}");
+}
+
+#[test]
 fn sqlx_words_keep_sqlx_defaults() {
     let s = parse(&format!(
         "{MINIMAL}\n[pool]\nmax_connections = 3\nidle_timeout = \"never\"\n"

@@ -44,6 +44,20 @@ if [ "$(echo "$want" | tr 'A-Z_' 'a-z-')" != "$(echo "$have" | tr 'A-Z_' 'a-z-')
 fi
 echo "ci/setup.sh: $("$venv/bin/python" --version) at $venv with ${pins[*]}"
 
+# The Go, Node and Java clients (suites with [client] kind = "go-database-sql", …): only
+# Debian's packages, since no other registry is reachable. goneaway compiles the Go and
+# Java adapters on first use and caches them by source hash.
+langneed=()
+for pkg in golang-go golang-github-go-sql-driver-mysql-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || langneed+=("$pkg")
+done
+if [ ${#langneed[@]} -gt 0 ]; then
+  echo "ci/setup.sh: installing ${langneed[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${langneed[@]}" >/dev/null
+fi
+echo "ci/setup.sh: $(go version), go-sql-driver/mysql $(dpkg-query -W -f '${Version}' golang-github-go-sql-driver-mysql-dev)"
+
 if [ -f ci/build-image.sh ]; then
   if docker info >/dev/null 2>&1; then
     bash ci/build-image.sh

@@ -37,6 +37,11 @@ builtin![
     "sqlalchemy-leaked-sessions-fixed",
     "sqlalchemy-pre-ping",
     "sqlalchemy-recycle",
+    "go-idle-expiry-stale-pool",
+    "go-idle-expiry-idle-time",
+    "go-kill-idle",
+    "go-server-restart",
+    "go-blackhole-read-timeout",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -1,0 +1,161 @@
+//! The Go, Node and Java adapters against a real server: a drained pool gives each
+//! library's own checkout error, the settings come back in the library's words, keys the
+//! library does not have are named before the run, the build is cached, and a missing
+//! runtime names the Debian package to install. The fault suites (`suites/go-*`, …) run
+//! in `suites.rs`.
+
+use std::process::Command;
+
+use crate::common;
+use goneaway::{ErrorClass, Suite};
+
+const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
+
+/// A suite on `kind` with `config` (TOML lines), `body` appended.
+fn suite(kind: &str, config: &str, body: &str) -> String {
+    format!(
+        "description = \"an adapter under test\"\n\n[client]\nkind = \"{kind}\"\n\n[client.config]\n{config}\n{body}"
+    )
+}
+
+/// Whether the server and this client's runtime are here; under `CI` their absence fails.
+fn ready(text: &str) -> Option<Suite> {
+    if !common::mariadb() {
+        return None;
+    }
+    let s = Suite::from_toml(text, "adapter.toml", "adapter").expect("the test suite parses");
+    common::client_ready(&s).then_some(s)
+}
+
+/// Two workers, every request leaks its connection into a pool of 2: the third
+/// checkout waits on the library's own limit.
+const DRAIN: &str = r#"
+[workload]
+workers = 2
+duration = "4s"
+think = "100ms"
+op_timeout = "8s"
+leak_every = 1
+
+[expect]
+verdict = "invalid"
+errors = ["checkout_timeout"]
+"#;
+
+async fn drained(kind: &str, config: &str) -> String {
+    let Some(s) = ready(&suite(kind, config, DRAIN)) else {
+        return String::new();
+    };
+    let report = s.run().await.expect("the run completes");
+    assert!(report.stable.met, "{}", report.human());
+    let e = report
+        .measured
+        .errors
+        .iter()
+        .find(|e| e.class == ErrorClass::CheckoutTimeout)
+        .unwrap_or_else(|| panic!("a checkout_timeout: {}", report.human()));
+    e.first_message.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_a_drained_pool_times_out_its_checkout_context() {
+    let m = drained(
+        "go-database-sql",
+        "max_open_conns = 2\ncheckout_context_timeout = \"500ms\"",
+    )
+    .await;
+    assert!(m.is_empty() || m == "context deadline exceeded", "{m}");
+}
+
+/// `goneaway check` on a suite file: (exit code, stdout, stderr).
+fn check(text: &str, path: Option<&str>) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("adapter.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["check", file.to_str().unwrap()]);
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const SHORT: &str = "[workload]\nduration = \"2s\"\n\n[expect]\nverdict = \"valid\"\n";
+
+#[test]
+fn go_settings_are_read_back_and_unknown_keys_named_before_the_run() {
+    let text = suite(
+        "go-database-sql",
+        "max_open_conns = 4\nconn_max_idle_time = \"1s\"\nreadTimeout = \"3s\"\npool_recycle = 30",
+        SHORT,
+    );
+    if ready(&text).is_none() {
+        return;
+    }
+    let (code, out, err) = check(&text, None);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // The DSN parser put `pool_recycle` among the session variables it would SET: it is
+    // no setting of database/sql or the driver.
+    assert!(out.contains("ignored-settings"), "{out}");
+    assert!(out.contains("`pool_recycle`"), "{out}");
+    assert!(
+        out.contains("max_open_conns=4 conn_max_lifetime=never conn_max_idle_time=1s"),
+        "the pool as database/sql runs it: {out}"
+    );
+}
+
+#[test]
+fn a_built_adapter_is_cached_by_its_source() {
+    let text = suite("go-database-sql", "max_open_conns = 2", SHORT);
+    let Some(s) = ready(&text) else { return };
+    let client = s.client.as_ref().unwrap();
+    let first = goneaway::testkit::adapter_command(client).unwrap();
+    let built = std::fs::metadata(&first[0]).unwrap().modified().unwrap();
+    let again = goneaway::testkit::adapter_command(client).unwrap();
+    assert_eq!(first, again);
+    assert_eq!(
+        std::fs::metadata(&again[0]).unwrap().modified().unwrap(),
+        built,
+        "not rebuilt"
+    );
+}
+
+#[test]
+fn a_missing_runtime_names_the_debian_package() {
+    // No runtime on PATH: whatever is installed, each kind names its package.
+    let empty = tempfile::tempdir().unwrap();
+    for (kind, package) in [
+        ("go-database-sql", "golang-go"),
+        ("node-mysql", "nodejs"),
+        ("hikaricp", "default-jdk-headless"),
+    ] {
+        let (code, out, err) = check(
+            &suite(kind, "", SHORT),
+            Some(empty.path().to_str().unwrap()),
+        );
+        assert_eq!(code, Some(2), "{out}{err}");
+        assert!(
+            err.contains(&format!("install the Debian package `{package}`")),
+            "{kind}: {err}"
+        );
+    }
+}
+
+#[test]
+fn their_words_go_in_client_config_not_pool() {
+    for kind in ["go-database-sql", "node-mysql", "hikaricp"] {
+        let text = format!(
+            "description = \"d\"\n[client]\nkind = \"{kind}\"\n[pool]\nmax_connections = 4\n{SHORT}"
+        );
+        let e = Suite::from_toml(&text, "x.toml", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[client.config]"), "{e}");
+        assert!(e.starts_with("x.toml:4:1:"), "{e}");
+    }
+}

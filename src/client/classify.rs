@@ -92,6 +92,29 @@ fn by_library(e: &WireError) -> Option<ErrorClass> {
         "POOL_CONNLIMIT" | "POOL_ENQUEUELIMIT" => return Some(ErrorClass::CheckoutTimeout),
         _ => {}
     }
+    // HikariCP: getConnection() waited connectionTimeout (whatever the cause it carries:
+    // a drained pool, a server refusing connections or saying 1040).
+    if m.contains("Connection is not available, request timed out after") {
+        return Some(ErrorClass::CheckoutTimeout);
+    }
+    // HikariCP's proxy of a connection it already knows is broken: nothing was sent.
+    if e.kind == "java.sql.SQLException" && m == "Connection is closed" {
+        return Some(ErrorClass::GoneAway);
+    }
+    // MariaDB Connector/J: the socket closed while a reply was awaited, or the reply did
+    // not come within socketTimeout.
+    if e.kind
+        .starts_with("java.sql.SQLNonTransientConnectionException")
+        && (m.contains("unexpected end of stream") || m.ends_with("Connection timed out"))
+    {
+        return Some(ErrorClass::LostConnection);
+    }
+    if e.kind.starts_with("java.sql.")
+        && m.contains("Could not connect to")
+        && m.contains("Connection refused")
+    {
+        return Some(ErrorClass::ConnectRefused);
+    }
     None
 }
 
@@ -260,6 +283,45 @@ mod tests {
         // connectionLimit 1 held, waitForConnections false.
         let e = wire(
             r#"{"code": null, "type": "POOL_CONNLIMIT", "message": "No connections available."}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+    }
+
+    // Captured by the Java adapter (HikariCP 2.7.9 and MariaDB Connector/J 2.7.6 from
+    // Debian, Java 17) against MariaDB 10.11, in the scenario named. MariaDB Connector/J
+    // never said MySQL Connector/J's "Communications link failure" or "No operations
+    // allowed after connection closed": these are its own words.
+    #[test]
+    fn hikaricp_and_connector_j_errors_captured_from_mariadb() {
+        // KILL CONNECTION while SELECT SLEEP(3) ran, a held idle connection killed, and a
+        // graceful restart under load.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLNonTransientConnectionException (SQLState 08000)", "message": "(conn=58) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)\ncause: org.mariadb.jdbc.internal.util.exceptions.MariaDbSqlException: unexpected end of stream, read 0 bytes from 4 (socket was closed by server)"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        assert_eq!(
+            op_error(&e).message,
+            "(conn=58) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)"
+        );
+        // socketTimeout=500 in the URL, SELECT SLEEP(2).
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLNonTransientConnectionException (SQLState 08000)", "message": "(conn=121) Connection timed out\ncause: org.mariadb.jdbc.internal.util.exceptions.MariaDbSqlException: Connection timed out"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // The next statement on that connection: HikariCP's proxy knows it is broken.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLException", "message": "Connection is closed"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::GoneAway);
+        // maximumPoolSize 1 held, connectionTimeout 1000.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLTransientConnectionException", "message": "HikariPool-1 - Connection is not available, request timed out after 1001ms."}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+        // max_connections 10: the 11th connection's 1040 reaches the app only as the cause
+        // of HikariCP's timeout.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLTransientConnectionException (SQLState 08004)", "message": "HikariPool-1 - Connection is not available, request timed out after 1001ms.\ncause: java.sql.SQLNonTransientConnectionException: Could not connect to address=(host=127.0.0.1)(port=33991)(type=master) : (conn=154) Too many connections"}"#,
         );
         assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
     }

@@ -230,15 +230,17 @@ pub fn java() -> Result<Vec<String>, ClientError> {
     let mut jars = Vec::new();
     for (jar, package) in JAVA_JARS {
         let path = Path::new(JARS).join(jar);
-        // The versioned file behind Debian's symlink, so an upgrade rebuilds.
-        let real = std::fs::canonicalize(&path)
-            .map_err(|_| missing(&path.display().to_string(), package))?;
-        jars.push(real.display().to_string());
+        if !path.is_file() {
+            return Err(missing(&path.display().to_string(), package));
+        }
+        jars.push(path.display().to_string());
     }
     let classpath = jars.join(":");
+    // An upgraded jar rebuilds too: the packages' versions are part of the key.
+    let packages: Vec<String> = JAVA_JARS.iter().map(|(_, p)| package_version(p)).collect();
     let dir = cache_dir(&format!(
         "java-{}",
-        fnv(&[JAVA_ADAPTER, &javac, &classpath])
+        fnv(&[JAVA_ADAPTER, &javac, &classpath, &packages.join(" ")])
     ));
     let classes = build_once(&dir, "classes", |work| {
         let src = work.join("GoneawayAdapter.java");
@@ -249,12 +251,10 @@ pub fn java() -> Result<Vec<String>, ClientError> {
             .arg("GoneawayAdapter.java");
         compile("compiling the Java adapter", cmd)
     })?;
-    let version = |jar: &str| {
-        jar.rsplit('/')
-            .next()
-            .and_then(|f| f.strip_suffix(".jar"))
-            .and_then(|f| f.rsplit_once('-'))
-            .map_or("unknown".to_string(), |(_, v)| v.to_string())
+    // The upstream versions, without Debian's revision.
+    let version = |package: &str| {
+        let v = package_version(package);
+        v.split('-').next().unwrap_or(&v).to_string()
     };
     Ok(vec![
         "java".into(),
@@ -262,8 +262,8 @@ pub fn java() -> Result<Vec<String>, ClientError> {
         "-XX:TieredStopAtLevel=1".into(),
         "-XX:+UseSerialGC".into(),
         "-Xss512k".into(),
-        format!("-Dgoneaway.hikaricp={}", version(&jars[0])),
-        format!("-Dgoneaway.mariadb={}", version(&jars[1])),
+        format!("-Dgoneaway.hikaricp={}", version("libhikaricp-java")),
+        format!("-Dgoneaway.mariadb={}", version("libmariadb-java")),
         // HikariCP logs through slf4j: warnings on stderr, where the harness keeps the tail.
         "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn".into(),
         "-cp".into(),

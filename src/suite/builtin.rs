@@ -42,6 +42,14 @@ builtin![
     "go-kill-idle",
     "go-server-restart",
     "go-blackhole-read-timeout",
+    "node-idle-expiry",
+    "node-kill-idle",
+    "node-server-restart",
+    "node-blackhole",
+    "hikaricp-idle-expiry",
+    "hikaricp-kill-idle",
+    "hikaricp-server-restart",
+    "hikaricp-blackhole-socket-timeout",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -67,6 +67,28 @@ async fn go_a_drained_pool_times_out_its_checkout_context() {
     assert!(m.is_empty() || m == "context deadline exceeded", "{m}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn node_a_drained_pool_refuses_the_checkout_when_told_not_to_wait() {
+    let m = drained(
+        "node-mysql",
+        "connectionLimit = 2\nwaitForConnections = false",
+    )
+    .await;
+    assert!(m.is_empty() || m == "No connections available.", "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hikaricp_a_drained_pool_times_out_after_connection_timeout() {
+    let m = drained("hikaricp", "maximumPoolSize = 2\nconnectionTimeout = 500").await;
+    assert!(
+        m.is_empty()
+            || (m.starts_with(
+                "HikariPool-1 - Connection is not available, request timed out after"
+            )),
+        "{m}"
+    );
+}
+
 /// `goneaway check` on a suite file: (exit code, stdout, stderr).
 fn check(text: &str, path: Option<&str>) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +129,63 @@ fn go_settings_are_read_back_and_unknown_keys_named_before_the_run() {
         out.contains("max_open_conns=4 conn_max_lifetime=never conn_max_idle_time=1s"),
         "the pool as database/sql runs it: {out}"
     );
+}
+
+#[test]
+fn node_options_mysql_does_not_have_are_named_before_the_run() {
+    // `idleTimeout` and `maxIdle` are mysql2's pool options; mysql 2.18 drops them.
+    let text = suite(
+        "node-mysql",
+        "connectionLimit = 4\nidleTimeout = 60000\nmaxIdle = 2",
+        SHORT,
+    );
+    if ready(&text).is_none() {
+        return;
+    }
+    let (code, out, err) = check(&text, None);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("ignored-settings"), "{out}");
+    assert!(out.contains("`idleTimeout`, `maxIdle`"), "{out}");
+    assert!(out.contains("connectionLimit=4"), "{out}");
+}
+
+#[test]
+fn hikaricp_refuses_a_property_its_version_does_not_have() {
+    // keepaliveTime arrived in HikariCP 4.0; Debian ships 2.7.9, whose own property
+    // binding refuses the name.
+    let text = suite(
+        "hikaricp",
+        "maximumPoolSize = 4\nkeepaliveTime = 30000",
+        SHORT,
+    );
+    if ready(&text).is_none() {
+        return;
+    }
+    let (code, out, err) = check(&text, None);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("Property keepaliveTime does not exist on target class com.zaxxer.hikari.HikariDataSource"),
+        "{err}"
+    );
+    assert!(err.contains("arrived in HikariCP 4.0"), "{err}");
+}
+
+#[test]
+fn hikaricp_settings_are_what_it_validated_and_driver_properties_are_checked() {
+    // maxLifetime below 30 s is reset to 30 min by HikariCP's own validation (with only a
+    // log line): the read-back shows what the pool runs with.
+    let text = suite(
+        "hikaricp",
+        "maximumPoolSize = 4\nmaxLifetime = 10000\n\"dataSource.cacheResultSetMetadata\" = true\nurlParameters = \"socketTimeout=2000\"",
+        SHORT,
+    );
+    if ready(&text).is_none() {
+        return;
+    }
+    let (code, out, err) = check(&text, None);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("maxLifetime=30m"), "{out}");
+    assert!(out.contains("`dataSource.cacheResultSetMetadata`"), "{out}");
 }
 
 #[test]

@@ -238,3 +238,79 @@ fn their_words_go_in_client_config_not_pool() {
         assert!(e.starts_with("x.toml:4:1:"), "{e}");
     }
 }
+
+/// Pids of `parent`'s children whose command line mentions goneaway's adapters dir.
+fn adapters_of(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmd).contains("/adapters-") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn sigkill_of_the_harness_leaves_no_go_node_or_java_adapter() {
+    use std::time::{Duration, Instant};
+    for (kind, config) in [
+        ("go-database-sql", "max_open_conns = 4"),
+        ("node-mysql", "connectionLimit = 4"),
+        ("hikaricp", "maximumPoolSize = 4"),
+    ] {
+        let text = suite(
+            kind,
+            config,
+            "[workload]\nduration = \"30s\"\nthink = \"50ms\"\n\n[expect]\nverdict = \"valid\"\n",
+        );
+        if ready(&text).is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("long.toml");
+        std::fs::write(&file, &text).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["run", file.to_str().unwrap(), "--no-save"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let adapters = loop {
+            let a = adapters_of(child.id());
+            if !a.is_empty() {
+                break a;
+            }
+            assert!(Instant::now() < deadline, "{kind}: no adapter appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_secs(1)); // into the workload
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left: Vec<&u32> = adapters
+                .iter()
+                .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: adapter left behind: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -37,6 +37,19 @@ builtin![
     "sqlalchemy-leaked-sessions-fixed",
     "sqlalchemy-pre-ping",
     "sqlalchemy-recycle",
+    "go-idle-expiry-stale-pool",
+    "go-idle-expiry-idle-time",
+    "go-kill-idle",
+    "go-server-restart",
+    "go-blackhole-read-timeout",
+    "node-idle-expiry",
+    "node-kill-idle",
+    "node-server-restart",
+    "node-blackhole",
+    "hikaricp-idle-expiry",
+    "hikaricp-kill-idle",
+    "hikaricp-server-restart",
+    "hikaricp-blackhole-socket-timeout",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

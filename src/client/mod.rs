@@ -8,6 +8,8 @@
 
 pub mod adapter;
 pub mod classify;
+mod runtime;
+pub mod words;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -46,6 +48,12 @@ pub enum ClientKind {
     Command(Vec<String>),
     /// mysql_async's pool, in this process (no adapter), from `[pool]` in its words.
     MysqlAsync(crate::pool::mysql_async::MysqlAsyncSpec),
+    /// Go's database/sql with go-sql-driver/mysql, configured in Go's words.
+    GoDatabaseSql,
+    /// Node's `mysql` pool, configured with createPool's options.
+    NodeMysql,
+    /// HikariCP with MariaDB Connector/J, configured with HikariCP's property names.
+    Hikaricp,
 }
 
 impl ClientKind {
@@ -56,12 +64,19 @@ impl ClientKind {
             ClientKind::FlaskSqlalchemy => "flask-sqlalchemy",
             ClientKind::Command(_) => "command",
             ClientKind::MysqlAsync(_) => "mysql-async",
+            ClientKind::GoDatabaseSql => "go-database-sql",
+            ClientKind::NodeMysql => "node-mysql",
+            ClientKind::Hikaricp => "hikaricp",
         }
     }
 
-    /// Whether an adapter process runs it (the Python stack for the built-in ones).
-    pub fn needs_python(&self) -> bool {
-        matches!(self, ClientKind::Sqlalchemy | ClientKind::FlaskSqlalchemy)
+    /// The built-in adapters configured in their library's own words in
+    /// `[client.config]` (never `[pool]`), with no driver to choose.
+    pub fn own_words(&self) -> bool {
+        matches!(
+            self,
+            ClientKind::GoDatabaseSql | ClientKind::NodeMysql | ClientKind::Hikaricp
+        )
     }
 }
 
@@ -74,6 +89,7 @@ impl fmt::Display for ClientSpec {
                 "mysql_async {} (in process)",
                 crate::pool::mysql_async::VERSION
             ),
+            k if k.own_words() => f.write_str(k.mode()),
             k => write!(
                 f,
                 "{} on {}",
@@ -139,13 +155,16 @@ pub fn command(spec: &ClientSpec) -> Result<Vec<String>, ClientError> {
                 file.display().to_string(),
             ])
         }
+        ClientKind::GoDatabaseSql => runtime::go(),
+        ClientKind::NodeMysql => runtime::node(),
+        ClientKind::Hikaricp => runtime::java(),
     }
 }
 
 /// Write a shipped adapter to a per-version file in goneaway's cache dir (the server
 /// templates' too; the temp dir without one), once; concurrent runs write the same bytes
 /// through a rename, so none ever reads a half-written file.
-fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
+pub(crate) fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
     let root = crate::server::cache_root().unwrap_or_else(|_| std::env::temp_dir());
     let dir = root.join(format!("adapters-{}", env!("CARGO_PKG_VERSION")));
     let path = dir.join(name);

@@ -116,6 +116,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let mut adapter_client = None;
     // An in-process client describes itself in its own words, read back from it.
     let mut described = None;
+    let mut adapter_words = None;
     let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match (opts.pool, &suite.client) {
         (Some(factory), _) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
         (
@@ -137,6 +138,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             let pool = crate::client::AdapterPool::start(client, &app, suite.pool.as_ref()).await?;
             adapter_lints.extend(lint::ignored(&pool.client, &pool.ignored, pool.settings()));
             adapter_client = Some(pool.client.clone());
+            adapter_words = pool.words.clone();
             (Arc::new(pool), None)
         }
         (None, None) => {
@@ -160,7 +162,8 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         None => match (&configured, &actual) {
             (Some(c), _) => format!("{c} (built by goneaway)"),
             (None, Some(a)) if adapter_client.is_some() => format!(
-                "{a} ({}, settings read back from the live pool)",
+                "{} ({}, settings read back from the live pool)",
+                adapter_words.unwrap_or_else(|| a.to_string()),
                 adapter_client.as_deref().unwrap_or_default()
             ),
             (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),

@@ -44,6 +44,19 @@ builtin![
     "mysql-async-server-restart",
     "mysql-async-network-reset",
     "mysql-async-blackhole",
+    "go-idle-expiry-stale-pool",
+    "go-idle-expiry-idle-time",
+    "go-kill-idle",
+    "go-server-restart",
+    "go-blackhole-read-timeout",
+    "node-idle-expiry",
+    "node-kill-idle",
+    "node-server-restart",
+    "node-blackhole",
+    "hikaricp-idle-expiry",
+    "hikaricp-kill-idle",
+    "hikaricp-server-restart",
+    "hikaricp-blackhole-socket-timeout",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -20,16 +20,7 @@ async fn every_builtin_suite_meets_its_expectation() {
         .into_iter()
         .map(|name| (name, Suite::builtin(name).expect("built-in suites parse")))
         .filter(|(_, s)| docker || s.server.backend != BackendKind::Docker)
-        .filter(|(_, s)| {
-            !s.client.as_ref().is_some_and(|c| c.kind.needs_python()) || common::python()
-        })
-        // A build without the mysql-async feature cannot run those suites (it says so).
-        .filter(|(_, s)| {
-            cfg!(feature = "mysql-async")
-                || s.client
-                    .as_ref()
-                    .is_none_or(|c| c.kind.mode() != "mysql-async")
-        })
+        .filter(|(_, s)| common::client_ready(s))
         .collect();
     for (name, report) in common::run_all_met(suites).await {
         insta::assert_yaml_snapshot!(format!("suite-{name}"), report.stable);

@@ -280,6 +280,7 @@ mod tests {
             jitter: Duration::ZERO,
             tolerate: BTreeSet::new(),
             expect_no_effect: false,
+            before_pool: false,
         }
     }
 

@@ -38,6 +38,12 @@ pub enum Statement {
     },
     /// `SELECT SLEEP(s)`: something active for a KILL to hit.
     Sleep(Duration),
+    /// `BEGIN`: the following statements run in one transaction, on this connection.
+    Begin,
+    /// `COMMIT` of what `Begin` opened.
+    Commit,
+    /// `ROLLBACK` of what `Begin` opened (after a step failed).
+    Rollback,
 }
 
 /// A connection checked out of a pool; dropping it returns it.

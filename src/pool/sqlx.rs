@@ -119,6 +119,14 @@ impl Conn for SqlxConn {
                     .fetch_one(&mut *conn)
                     .await
                     .map(drop),
+                // As text, the way an application's `session.begin()` reaches the server;
+                // sqlx's own Transaction type would end it when this call returns.
+                Statement::Begin => sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map(drop),
+                Statement::Commit => sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map(drop),
+                Statement::Rollback => sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop),
             }
         }
         .await;

@@ -37,6 +37,16 @@ builtin![
     "sqlalchemy-leaked-sessions-fixed",
     "sqlalchemy-pre-ping",
     "sqlalchemy-recycle",
+    "restart-connection-storm",
+    "restart-connection-storm-bounded",
+    "held-across-wait-timeout",
+    "held-across-wait-short",
+    "db-down-fail-fast",
+    "db-down-no-timeouts",
+    "db-down-at-start",
+    "db-down-at-start-no-timeouts",
+    "handshake-blackhole",
+    "handshake-blackhole-no-timeouts",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -24,7 +24,7 @@ use crate::history::{ErrorClass, OpKind};
 use crate::pool::{PoolSpec, Vocabulary};
 use crate::schedule::{FaultSpec, Repeat};
 use crate::server::{BackendKind, ServerSpec};
-use crate::workload::WorkloadSpec;
+use crate::workload::{MAX_STEPS, RequestSpec, Step, WorkloadSpec};
 
 pub use builtin::{BUILTIN, builtin_names};
 use raw::{RawFault, RawPool, RawSuite, S};
@@ -263,6 +263,16 @@ impl Cx<'_> {
             ));
         };
         let workload = self.workload(raw_workload)?;
+        if raw.client.is_some()
+            && let Some(steps) = &raw_workload.get_ref().steps
+        {
+            // The adapter protocol has no multi-statement transaction yet: refuse rather
+            // than run something other than what the suite says.
+            return Err(self.err(
+                steps,
+                "[workload] steps run on goneaway's own pool (sqlx) only for now; remove [client] or use `mix`",
+            ));
+        }
         let mut faults = Vec::new();
         for f in &raw.faults {
             faults.push(self.fault(f, &server, &workload)?);
@@ -295,10 +305,19 @@ impl Cx<'_> {
                 .any(|f| f.fault.needs_proxy())
                 .then(ProxySpec::default),
         };
-        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref())
-            && let Err(e) = crate::proxy::client::Client::new(url.get_ref())
-        {
-            return Err(self.err(url, format!("[proxy] url: {e}")));
+        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref()) {
+            if let Err(e) = crate::proxy::client::Client::new(url.get_ref()) {
+                return Err(self.err(url, format!("[proxy] url: {e}")));
+            }
+            // Only goneaway's own proxy tells new connections from established ones.
+            if let Some(c) = raw.faults.iter().find_map(|f| {
+                f.get_ref()
+                    .connections
+                    .as_ref()
+                    .filter(|c| c.get_ref() != "all")
+            }) {
+                return Err(self.err(c, "`connections` is goneaway's extension to the Toxiproxy API: a real Toxiproxy (`[proxy] url`) acts on every connection; remove `url` to use the embedded proxy"));
+            }
         }
         let Some(raw_expect) = &raw.expect else {
             return Err(self.missing(
@@ -599,7 +618,58 @@ impl Cx<'_> {
             spec.mix = weights;
         }
         self.sleep(raw, &spec)?;
+        spec.request = self.request(raw, &spec)?;
         Ok(spec)
+    }
+
+    /// `steps` (and `transaction`): one request holding its connection across several
+    /// statements and waits. It replaces `mix`, so the two cannot be combined.
+    fn request(&self, raw: &S<raw::RawWorkload>, spec: &WorkloadSpec) -> R<Option<RequestSpec>> {
+        let w = raw.get_ref();
+        let Some(list) = &w.steps else {
+            if let Some(t) = &w.transaction {
+                return Err(self.err(t, "[workload] transaction applies to `steps`, and there are none; add `steps = [\"select\", \"wait 3s\", \"insert\"]` or remove `transaction`"));
+            }
+            return Ok(None);
+        };
+        if let Some(mix) = &w.mix {
+            return Err(self.err(mix, "[workload] `mix` and `steps` both say what a request does; keep one (`steps` is one request of several statements on one checkout)"));
+        }
+        if let Some(sleep) = &w.sleep {
+            return Err(self.err(sleep, "[workload] `sleep` is for the mix's sleep operation; with `steps`, write the step as `\"sleep 1s\"`"));
+        }
+        if list.get_ref().is_empty() || list.get_ref().len() > MAX_STEPS {
+            return Err(self.err(
+                list,
+                format!("[workload] steps must list 1 to {MAX_STEPS} steps"),
+            ));
+        }
+        let mut steps = Vec::new();
+        for s in list.get_ref() {
+            let step: Step = s
+                .get_ref()
+                .parse()
+                .map_err(|e: String| self.err(s, format!("[workload] steps: {e}")))?;
+            steps.push(step);
+        }
+        if steps.iter().all(|s| matches!(s, Step::Wait(_))) {
+            return Err(self.err(list, "[workload] steps only wait: a request must run at least one statement on the connection it holds"));
+        }
+        let request = RequestSpec {
+            steps,
+            transaction: w.transaction.as_ref().is_some_and(|t| *t.get_ref()),
+        };
+        if request.waits() >= spec.duration {
+            return Err(self.err(
+                list,
+                format!(
+                    "[workload] one request waits and sleeps {} in all but the workload lasts {}: a worker would spend the whole run in one request; make the steps shorter than `duration`",
+                    humantime::format_duration(request.waits()),
+                    humantime::format_duration(spec.duration)
+                ),
+            ));
+        }
+        Ok(Some(request))
     }
 
     /// A `sleep` operation must be able to do what the suite says. Absurd values are
@@ -644,14 +714,39 @@ impl Cx<'_> {
                 ),
             ));
         };
-        let Some(raw_at) = &raw.at else {
-            return Err(self.missing(
-                Some(f.span()),
-                "missing `at` in [[fault]]; add `at = \"2s\"` (when it starts, from the workload's start)",
-            ));
-        };
+        let before_pool = raw.before_pool.as_ref().is_some_and(|b| *b.get_ref());
         let kind = raw_kind.get_ref().as_str();
-        let at = raw_at.get_ref().0;
+        let at = match (&raw.at, before_pool) {
+            (Some(at), false) => at.get_ref().0,
+            (None, false) => {
+                return Err(self.missing(
+                    Some(f.span()),
+                    "missing `at` in [[fault]]; add `at = \"2s\"` (when it starts, from the workload's start)",
+                ));
+            }
+            (None, true) => Duration::ZERO,
+            (Some(at), true) => {
+                if !at.get_ref().0.is_zero() {
+                    return Err(self.err(at, "a fault with `before_pool = true` starts before the pool is built, at 0s; remove `at`"));
+                }
+                Duration::ZERO
+            }
+        };
+        if before_pool {
+            let b = raw.before_pool.as_ref().expect("set");
+            if matches!(kind, "idle" | "kill") {
+                return Err(self.err(b, format!("`before_pool`: a `{kind}` before the pool exists has nothing to act on; use it with a fault that makes the server unreachable (cut, blackhole, crash, restart, pause)")));
+            }
+            if raw.repeat.is_some() || raw.jitter.is_some() {
+                return Err(self.err(
+                    b,
+                    "`before_pool` is one occurrence at 0s: remove `repeat` and `jitter`",
+                ));
+            }
+            if raw.duration.is_none() {
+                return Err(self.err(b, "`before_pool` needs `duration`: how long the server stays unreachable after the pool is built"));
+            }
+        }
         let duration = raw.duration.as_ref().map(|d| d.get_ref().0);
         let no = |field: &str, present: bool, at: usize| -> R<()> {
             if present {
@@ -819,6 +914,10 @@ impl Cx<'_> {
                     raw.attributes.as_ref().map(|s| s.span().start),
                 ),
                 ("toxicity", raw.toxicity.as_ref().map(|s| s.span().start)),
+                (
+                    "connections",
+                    raw.connections.as_ref().map(|s| s.span().start),
+                ),
             ];
             for (field, at) in toxic_params {
                 if let Some(at) = at {
@@ -905,11 +1004,12 @@ impl Cx<'_> {
             jitter,
             tolerate,
             expect_no_effect,
+            before_pool,
         };
         let last_heal = spec.latest_heal();
         if last_heal >= workload.duration {
-            return Err(self.err(
-                raw_at,
+            return Err(self.err_at(
+                Some(raw.at.as_ref().map_or(f.span().start, |a| a.span().start)),
                 format!(
                     "fault `{}` may last until {} but the workload ends at {}; nothing would show whether the pool recovered (lengthen [workload] duration)",
                     spec.name,
@@ -1006,10 +1106,23 @@ impl Cx<'_> {
                 return Err(self.err(raw_kind, format!("fault kind `{kind}` needs `attributes = {{ {attr} = ... }}` (Toxiproxy's units)")));
             }
         }
+        let connections = match &raw.connections {
+            None => crate::proxy::toxic::Scope::All,
+            Some(c) => crate::proxy::toxic::Scope::parse(c.get_ref()).ok_or_else(|| {
+                self.err(
+                    c,
+                    format!(
+                        "connections `{}`: expected all, new (only connections opened while the fault lasts: a server that accepts TCP and never speaks) or established (only those already open)",
+                        c.get_ref()
+                    ),
+                )
+            })?,
+        };
         Ok(Fault::Toxic {
             kind: toxic,
             streams,
             toxicity,
+            connections,
         })
     }
 
@@ -1084,6 +1197,18 @@ impl Cx<'_> {
         let mut failing = BTreeSet::new();
         if let Some(list) = &e.failing {
             for c in list.get_ref() {
+                if c.get_ref() == "server-connections" && e.max_server_connections.is_none() {
+                    return Err(self.err(
+                        c,
+                        "[expect] failing: `server-connections` runs only with `max_server_connections = N` in [expect]; add it",
+                    ));
+                }
+                if c.get_ref() == "fail-within" && e.fail_within.is_none() {
+                    return Err(self.err(
+                        c,
+                        "[expect] failing: `fail-within` runs only with `fail_within = \"2s\"` in [expect]; add it",
+                    ));
+                }
                 if !crate::check::CHECKS.contains(&c.get_ref().as_str()) {
                     return Err(self.err(
                         c,
@@ -1111,6 +1236,24 @@ impl Cx<'_> {
             }
             t => t.as_ref().map(|t| *t.get_ref()),
         };
+        let max_server_connections = match &e.max_server_connections {
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(self.err(
+                    n,
+                    "[expect] max_server_connections must be at least 1 (the most connections the server may see from the application, the harness's own not counted)",
+                ));
+            }
+            n => n.as_ref().map(|n| *n.get_ref()),
+        };
+        let fail_within = match &e.fail_within {
+            Some(d) if d.get_ref().0.is_zero() => {
+                return Err(self.err(
+                    d,
+                    "[expect] fail_within must be more than 0: how long a failing checkout or statement may take to fail",
+                ));
+            }
+            d => d.as_ref().map(|d| d.get_ref().0),
+        };
         Ok(Expect {
             verdict,
             errors,
@@ -1126,6 +1269,8 @@ impl Cx<'_> {
             failing,
             per_fault: BTreeMap::new(),
             no_effect: BTreeSet::new(),
+            max_server_connections,
+            fail_within,
         })
     }
 }

@@ -79,6 +79,17 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// How the pool goneaway builds reaches the server (`[pool] transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// TCP to 127.0.0.1 (through the proxy when there is one).
+    #[default]
+    Tcp,
+    /// The process backend's unix socket: a closed peer shows as a broken pipe or an
+    /// end of file on a socket file, not a TCP reset.
+    Socket,
+}
+
 /// Which words a pool was described with; reports and lint speak the user's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -15,7 +15,7 @@ use crate::fault::{FaultCx, HarnessSessions, NetPath};
 use crate::history::{Ending, FinalRead, PoolSample, Recorder, Session, StatusSample};
 use crate::lint;
 use crate::nemesis::Nemesis;
-use crate::pool::{Pool, PoolSpec};
+use crate::pool::{Pool, PoolSpec, Transport};
 use crate::proxy::ProxyServer;
 use crate::proxy::client::Client;
 use crate::report::{Context, Report};
@@ -140,7 +140,21 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     // back from the live pool, and the keys it never read are reported.
     let mut adapter_lints = Vec::new();
     let mut adapter_client = None;
+    let socket = match suite.transport {
+        Transport::Tcp => None,
+        Transport::Socket => Some(server.app_socket().ok_or_else(|| {
+            Error::Harness(format!(
+                "[pool] transport = \"socket\": the {} backend has no unix socket for the application",
+                server.backend()
+            ))
+        })?),
+    };
     let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match (opts.pool, &suite.client) {
+        (Some(_), _) if socket.is_some() => {
+            return Err(Error::Harness(
+                "[pool] transport = \"socket\" is for the pool goneaway builds; your pool factory is handed a TCP address (ConnectInfo)".into(),
+            ));
+        }
         (Some(factory), _) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
         (None, Some(client)) => {
             let pool = crate::client::AdapterPool::start(client, &app, suite.pool.as_ref()).await?;
@@ -153,7 +167,11 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
                 .pool
                 .clone()
                 .unwrap_or_else(|| PoolSpec::sqlx(None, None, None, None, None, None));
-            let pool = crate::pool::sqlx::build(&spec, app.options()).map_err(Error::Pool)?;
+            let options = match &socket {
+                Some(path) => app.options().socket(path),
+                None => app.options(),
+            };
+            let pool = crate::pool::sqlx::build(&spec, options).map_err(Error::Pool)?;
             (Arc::new(pool), Some(spec))
         }
     };
@@ -165,6 +183,9 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         lints.extend(lint::lint(p, &suite.server, &suite.workload, &suite.faults));
     }
     let pool_desc = match (&configured, &actual) {
+        (Some(c), _) if socket.is_some() => {
+            format!("{c} (built by goneaway, over the unix socket)")
+        }
         (Some(c), _) => format!("{c} (built by goneaway)"),
         (None, Some(a)) if adapter_client.is_some() => format!(
             "{a} ({}, settings read back from the live pool)",

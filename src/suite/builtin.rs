@@ -47,6 +47,9 @@ builtin![
     "db-down-at-start-no-timeouts",
     "handshake-blackhole",
     "handshake-blackhole-no-timeouts",
+    "idle-expiry-stale-pool-socket",
+    "kill-idle-socket",
+    "server-restart-socket",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -21,7 +21,7 @@ use crate::check::{Expect, Expected};
 use crate::fault::{Fault, KillTarget};
 use crate::history::Lasts;
 use crate::history::{ErrorClass, OpKind};
-use crate::pool::{PoolSpec, Vocabulary};
+use crate::pool::{PoolSpec, Transport, Vocabulary};
 use crate::schedule::{FaultSpec, Repeat};
 use crate::server::{BackendKind, ServerSpec};
 use crate::workload::{MAX_STEPS, RequestSpec, Step, WorkloadSpec};
@@ -47,6 +47,8 @@ pub struct Suite {
     pub client: Option<crate::client::ClientSpec>,
     /// A proxy between pool and server: `[proxy]`, or implied by a network fault.
     pub proxy: Option<ProxySpec>,
+    /// How goneaway's own pool reaches the server: TCP, or the process backend's socket.
+    pub transport: Transport,
     pub workload: WorkloadSpec,
     pub faults: Vec<FaultSpec>,
     pub expect: Expect,
@@ -163,6 +165,15 @@ impl Suite {
                 origin: self.origin.clone(),
                 position: None,
                 message: "--backend external needs `url` in [server]".into(),
+            });
+        }
+        if self.transport == Transport::Socket && backend != BackendKind::Process {
+            return Err(SuiteError {
+                origin: self.origin.clone(),
+                position: None,
+                message: format!(
+                    "[pool] transport = \"socket\" needs the process backend (the harness owns that server's unix socket), not {backend}"
+                ),
             });
         }
         self.server.backend = backend;
@@ -319,6 +330,7 @@ impl Cx<'_> {
                 return Err(self.err(c, "`connections` is goneaway's extension to the Toxiproxy API: a real Toxiproxy (`[proxy] url`) acts on every connection; remove `url` to use the embedded proxy"));
             }
         }
+        let transport = self.transport(&raw, &server, proxy.is_some())?;
         let Some(raw_expect) = &raw.expect else {
             return Err(self.missing(
                 None,
@@ -345,10 +357,46 @@ impl Cx<'_> {
             pool,
             client,
             proxy,
+            transport,
             workload,
             faults,
             expect,
         })
+    }
+
+    /// `[pool] transport`: the socket is the process backend's own, and the pool reaches
+    /// it directly (no proxy can stand between) with goneaway's own pool (an adapter is
+    /// handed a host and a port).
+    fn transport(&self, raw: &RawSuite, server: &ServerSpec, proxied: bool) -> R<Transport> {
+        let Some(t) = raw
+            .pool
+            .as_ref()
+            .and_then(|p| p.get_ref().transport.as_ref())
+        else {
+            return Ok(Transport::Tcp);
+        };
+        match t.get_ref().as_str() {
+            "tcp" => Ok(Transport::Tcp),
+            "socket" => {
+                let why = if server.backend != BackendKind::Process {
+                    Some(format!("the {} backend has no socket the harness owns; use backend = \"process\"", server.backend))
+                } else if proxied {
+                    Some("network faults need the proxy, which speaks TCP; use server faults (idle, kill, restart, crash, pause) with the socket".to_string())
+                } else if raw.client.is_some() {
+                    Some("an adapter ([client]) is handed a host and port; the socket is for goneaway's own pool".to_string())
+                } else {
+                    None
+                };
+                match why {
+                    Some(why) => Err(self.err(t, format!("[pool] transport = \"socket\": {why}"))),
+                    None => Ok(Transport::Socket),
+                }
+            }
+            other => Err(self.err(
+                t,
+                format!("[pool] transport `{other}`: expected \"tcp\" or \"socket\" (the process backend's unix socket)"),
+            )),
+        }
     }
 
     fn server(&self, raw: &raw::RawServer) -> R<ServerSpec> {

@@ -68,6 +68,8 @@ pub struct RawPool {
     pub idle_timeout: Option<S<Never<Dur>>>,
     pub max_lifetime: Option<S<Never<Dur>>>,
     pub test_before_acquire: Option<S<bool>>,
+    /// `tcp` (default) or `socket` (the process backend's unix socket).
+    pub transport: Option<S<String>>,
 }
 
 /// `[client]`: which client is under test (default: sqlx). See `suite::client`.

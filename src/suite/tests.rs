@@ -750,3 +750,25 @@ fn new_expectations_and_fault_options_are_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn the_socket_transport_is_for_the_process_backend_and_our_own_pool() {
+    let pool = |t: &str| format!("{MINIMAL}\n[pool]\ntransport = \"{t}\"\n");
+    assert_eq!(parse(&pool("socket")).unwrap().transport, Transport::Socket);
+    assert_eq!(parse(MINIMAL).unwrap().transport, Transport::Tcp);
+    let e = err(&pool("pipe"));
+    assert!(e.starts_with("t.toml:9:13: [pool] transport `pipe`"), "{e}");
+    let e = err(&format!(
+        "{}[[fault]]\nkind = \"cut\"\nat = \"1s\"\nduration = \"1s\"\n",
+        pool("socket")
+    ));
+    assert!(e.contains("network faults need the proxy"), "{e}");
+    let e = err(&pool("socket").replace(
+        "[workload]",
+        "[server]\nbackend = \"external\"\nurl = \"mysql://u:p@127.0.0.1:3306/d\"\n[workload]",
+    ));
+    assert!(e.contains("the external backend has no socket"), "{e}");
+    let s = parse(&pool("socket")).unwrap();
+    let e = s.with_backend(BackendKind::Docker).unwrap_err().to_string();
+    assert!(e.contains("needs the process backend"), "{e}");
+}

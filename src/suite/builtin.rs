@@ -41,6 +41,8 @@ builtin![
     "restart-connection-storm-bounded",
     "held-across-wait-timeout",
     "held-across-wait-short",
+    "sqlalchemy-held-across-wait-timeout",
+    "sqlalchemy-held-across-wait-short",
     "db-down-fail-fast",
     "db-down-no-timeouts",
     "db-down-at-start",

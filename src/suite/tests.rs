@@ -676,11 +676,6 @@ fn steps_are_checked_step_by_step() {
         e.starts_with("t.toml:5:15: [workload] transaction applies to `steps`"),
         "{e}"
     );
-    let e = err(&format!(
-        "{}\n[client]\nkind = \"sqlalchemy\"\n",
-        with("duration = \"5s\"\nsteps = [\"select\"]")
-    ));
-    assert!(e.contains("goneaway's own pool (sqlx) only"), "{e}");
 }
 
 #[test]

@@ -44,6 +44,24 @@ if [ "$(echo "$want" | tr 'A-Z_' 'a-z-')" != "$(echo "$have" | tr 'A-Z_' 'a-z-')
 fi
 echo "ci/setup.sh: $("$venv/bin/python" --version) at $venv with ${pins[*]}"
 
+# The Go, Node and Java clients (suites with [client] kind = "go-database-sql", …): only
+# Debian's packages, since no other registry is reachable. goneaway compiles the Go and
+# Java adapters on first use and caches them by source hash.
+langneed=()
+for pkg in golang-go golang-github-go-sql-driver-mysql-dev node-mysql libhikaricp-java libmariadb-java libslf4j-java; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || langneed+=("$pkg")
+done
+command -v node >/dev/null 2>&1 || langneed+=(nodejs)
+command -v javac >/dev/null 2>&1 || langneed+=(default-jdk-headless)
+if [ ${#langneed[@]} -gt 0 ]; then
+  echo "ci/setup.sh: installing ${langneed[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${langneed[@]}" >/dev/null
+fi
+echo "ci/setup.sh: $(go version), go-sql-driver/mysql $(dpkg-query -W -f '${Version}' golang-github-go-sql-driver-mysql-dev)"
+echo "ci/setup.sh: node $(node --version), node-mysql $(dpkg-query -W -f '${Version}' node-mysql)"
+echo "ci/setup.sh: $(javac -version 2>&1), HikariCP $(dpkg-query -W -f '${Version}' libhikaricp-java), MariaDB Connector/J $(dpkg-query -W -f '${Version}' libmariadb-java)"
+
 if [ -f ci/build-image.sh ]; then
   if docker info >/dev/null 2>&1; then
     bash ci/build-image.sh

@@ -71,7 +71,7 @@ pub fn cli_main() -> i32 {
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod testkit {
-    pub use crate::client::python;
+    pub use crate::client::{command as adapter_command, python};
     pub use crate::fault::{FaultCx, NetPath};
     pub use crate::proxy::bench::{BenchOptions, BenchReport, bench_passthrough};
     pub use crate::proxy::testkit::{EchoServer, raw_http};

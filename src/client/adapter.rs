@@ -66,6 +66,12 @@ pub enum ClientError {
         reason: String,
         stderr: Vec<String>,
     },
+    #[error(
+        "no {what} for this client's adapter: install the Debian package `{package}` (`bash ci/setup.sh` installs it)"
+    )]
+    Missing { what: String, package: String },
+    #[error("failed {what}: {output}")]
+    Build { what: String, output: String },
     #[error("the pool {client} built ({built}) differs from the suite's [pool] ({described})")]
     Mismatch {
         client: String,
@@ -266,6 +272,9 @@ pub struct AdapterPool {
     pub ignored: Vec<String>,
     /// "sqlalchemy 2.1.9 on pymysql 1.2.4", as the adapter introduced itself.
     pub client: String,
+    /// Every setting read back, in the library's own words, where that says more than
+    /// the [`PoolSpec`] (the Go, Java and Node adapters).
+    pub words: Option<String>,
 }
 
 impl AdapterPool {
@@ -276,7 +285,16 @@ impl AdapterPool {
         info: &ConnectInfo,
         pool: Option<&PoolSpec>,
     ) -> Result<AdapterPool, ClientError> {
-        let argv = super::command(spec)?;
+        // A first run may compile the adapter (seconds): off the async workers.
+        let argv = {
+            let spec = spec.clone();
+            tokio::task::spawn_blocking(move || super::command(&spec))
+                .await
+                .map_err(|e| ClientError::Io {
+                    what: "preparing the adapter".into(),
+                    source: io::Error::other(e.to_string()),
+                })??
+        };
         let name = match &spec.kind {
             super::ClientKind::Command(_) => argv.join(" "),
             _ => format!("{} ({})", argv.join(" "), spec.kind.mode()),
@@ -289,6 +307,7 @@ impl AdapterPool {
             settings: None,
             ignored: vec![],
             client: String::new(),
+            words: None,
         };
         let hello = json!({
             "op": "hello",
@@ -320,6 +339,11 @@ impl AdapterPool {
                 } else {
                     format!("{}: {}", e.kind, e.message)
                 };
+                if reason.contains("does not exist on target class com.zaxxer.hikari") {
+                    reason.push_str(
+                        " (HikariCP refuses a property name it has no setter for: this version does not have that setting; keepaliveTime, for one, arrived in HikariCP 4.0)",
+                    );
+                }
                 if reason.contains("ModuleNotFoundError")
                     && !matches!(spec.kind, super::ClientKind::Command(_))
                 {
@@ -363,6 +387,13 @@ impl AdapterPool {
             reason,
             stderr: inner.stderr(),
         })?;
+        this.words = settings
+            .get("vocabulary")
+            .and_then(Value::as_str)
+            .filter(|v| super::words::VOCABULARIES.contains(v))
+            .and_then(|_| settings.get("settings"))
+            .and_then(Value::as_object)
+            .map(super::words::line);
         this.ignored = settings
             .get("ignored")
             .and_then(Value::as_array)
@@ -422,6 +453,9 @@ fn pool_words(p: &PoolSpec) -> Value {
             "max_lifetime": secs(p.max_lifetime),
             "test_before_acquire": p.test_before_acquire,
         }),
+        // Configured in [client.config] in their own words; a suite never gives them a
+        // [pool] (see suite::client).
+        Vocabulary::GoSql | Vocabulary::Hikari | Vocabulary::NodeMysql => Value::Null,
     }
 }
 
@@ -461,6 +495,7 @@ fn read_settings(reply: &Map<String, Value>) -> Result<Option<PoolSpec>, String>
             Some(never("max_lifetime")?),
             Some(flag("test_before_acquire")?),
         ))),
+        Some(v) if super::words::VOCABULARIES.contains(&v) => super::words::read(v, s).map(Some),
         other => Err(format!(
             "reported settings in an unknown vocabulary {other:?}: expected \"sqlalchemy\" or \"sqlx\""
         )),

@@ -46,11 +46,76 @@ pub fn classify(e: &WireError) -> ErrorClass {
             return c;
         }
     }
+    if let Some(c) = by_library(e) {
+        return c;
+    }
     // SQLAlchemy's QueuePool gave up waiting: sqlalchemy.exc.TimeoutError.
     if e.kind.ends_with("TimeoutError") && e.message.starts_with("QueuePool limit of size") {
         return ErrorClass::CheckoutTimeout;
     }
     ErrorClass::Other
+}
+
+/// The Go, Java and Node libraries' errors that carry no MySQL number: their own
+/// sentinel texts, Node's error codes, HikariCP's and Connector/J's messages.
+fn by_library(e: &WireError) -> Option<ErrorClass> {
+    let m = e.message.as_str();
+    // Go: the adapter names the call (`db.Conn: *net.OpError`).
+    if e.kind.starts_with("db.Conn:") && m == "context deadline exceeded" {
+        // database/sql gave up waiting for a connection: the checkout's context ran out.
+        return Some(ErrorClass::CheckoutTimeout);
+    }
+    // database/sql's driver.ErrBadConn: go-sql-driver found the connection dead before
+    // sending anything (its liveness check on a connection the server had closed).
+    if m == "driver: bad connection" {
+        return Some(ErrorClass::GoneAway);
+    }
+    // go-sql-driver's ErrInvalidConn: a read or write failed mid-command (it logs the
+    // cause, `unexpected EOF` or `i/o timeout`, on stderr).
+    if m == "invalid connection" || m.ends_with("unexpected EOF") {
+        return Some(ErrorClass::LostConnection);
+    }
+    if m.starts_with("dial tcp ") && m.ends_with("connect: connection refused") {
+        return Some(ErrorClass::ConnectRefused);
+    }
+    // Node's mysql: the error's `code` is the type.
+    match e.kind.as_str() {
+        // The socket closed under a running command.
+        "PROTOCOL_CONNECTION_LOST" => return Some(ErrorClass::LostConnection),
+        // The connection had already died (the library saw the close while it sat idle
+        // in the app's hands): the statement was never sent.
+        "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR" | "PROTOCOL_ENQUEUE_AFTER_QUIT" => {
+            return Some(ErrorClass::GoneAway);
+        }
+        "ECONNREFUSED" => return Some(ErrorClass::ConnectRefused),
+        // waitForConnections false, or queueLimit reached: the pool refused the checkout.
+        "POOL_CONNLIMIT" | "POOL_ENQUEUELIMIT" => return Some(ErrorClass::CheckoutTimeout),
+        _ => {}
+    }
+    // HikariCP: getConnection() waited connectionTimeout (whatever the cause it carries:
+    // a drained pool, a server refusing connections or saying 1040).
+    if m.contains("Connection is not available, request timed out after") {
+        return Some(ErrorClass::CheckoutTimeout);
+    }
+    // HikariCP's proxy of a connection it already knows is broken: nothing was sent.
+    if e.kind == "java.sql.SQLException" && m == "Connection is closed" {
+        return Some(ErrorClass::GoneAway);
+    }
+    // MariaDB Connector/J: the socket closed while a reply was awaited, or the reply did
+    // not come within socketTimeout.
+    if e.kind
+        .starts_with("java.sql.SQLNonTransientConnectionException")
+        && (m.contains("unexpected end of stream") || m.ends_with("Connection timed out"))
+    {
+        return Some(ErrorClass::LostConnection);
+    }
+    if e.kind.starts_with("java.sql.")
+        && m.contains("Could not connect to")
+        && m.contains("Connection refused")
+    {
+        return Some(ErrorClass::ConnectRefused);
+    }
+    None
 }
 
 /// The error for the history: its class and the client's words, first line only (the
@@ -151,6 +216,114 @@ mod tests {
         );
         assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
         assert_eq!(op_error(&e).message, e.message, "kept verbatim");
+    }
+
+    // Captured by the Go adapter (database/sql of Go 1.19.8, go-sql-driver/mysql 1.5.0
+    // from Debian) against MariaDB 10.11, in the scenario named.
+    #[test]
+    fn go_sql_driver_errors_captured_from_mariadb() {
+        // Idle past wait_timeout, or the idle session killed: the driver's liveness check
+        // finds the socket closed before writing (it logs "closing bad idle connection:
+        // EOF") and database/sql answers ErrBadConn on the checked-out *sql.Conn.
+        let e = wire(
+            r#"{"code": null, "type": "QueryContext: *errors.errorString", "message": "driver: bad connection"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::GoneAway);
+        // KILL CONNECTION while SELECT SLEEP(3) ran (the driver logs "unexpected EOF").
+        let e = wire(
+            r#"{"code": null, "type": "QueryContext: *errors.errorString", "message": "invalid connection"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // A restart: nothing listening while the server is down.
+        let e = wire(
+            r#"{"code": null, "type": "db.Conn: *net.OpError", "message": "dial tcp 127.0.0.1:45011: connect: connection refused"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::ConnectRefused);
+        // max_open_conns 1 held, checkout_context_timeout 500ms: db.Conn's context ran out.
+        let e = wire(
+            r#"{"code": null, "type": "db.Conn: context.deadlineExceededError", "message": "context deadline exceeded"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+        // The same text from a statement is no checkout.
+        let e = wire(
+            r#"{"code": null, "type": "QueryContext: context.deadlineExceededError", "message": "context deadline exceeded"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::Other);
+        // max_connections 10, the 11th db.Conn of a user without SUPER.
+        let e = wire(
+            r#"{"code": 1040, "type": "db.Conn: *mysql.MySQLError", "message": "Error 1040: Too many connections"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::TooManyConnections);
+    }
+
+    // Captured by the Node adapter (mysql 2.18.1 from Debian's node-mysql, node 20.20.2)
+    // against MariaDB 10.11, in the scenario named.
+    #[test]
+    fn node_mysql_errors_captured_from_mariadb() {
+        // KILL CONNECTION while SELECT SLEEP(3) ran.
+        let e = wire(
+            r#"{"code": null, "type": "PROTOCOL_CONNECTION_LOST", "message": "Connection lost: The server closed the connection."}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // The next statement on that connection, and on a held idle one that was killed.
+        let e = wire(
+            r#"{"code": null, "type": "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR", "message": "Cannot enqueue Query after fatal error."}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::GoneAway);
+        // A restart: nothing listening while the server is down.
+        let e = wire(
+            r#"{"code": null, "type": "ECONNREFUSED", "message": "connect ECONNREFUSED 127.0.0.1:43087"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::ConnectRefused);
+        // max_connections 10, the 11th connection of a user without SUPER.
+        let e = wire(
+            r#"{"code": 1040, "type": "ER_CON_COUNT_ERROR", "message": "ER_CON_COUNT_ERROR: Too many connections"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::TooManyConnections);
+        // connectionLimit 1 held, waitForConnections false.
+        let e = wire(
+            r#"{"code": null, "type": "POOL_CONNLIMIT", "message": "No connections available."}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+    }
+
+    // Captured by the Java adapter (HikariCP 2.7.9 and MariaDB Connector/J 2.7.6 from
+    // Debian, Java 17) against MariaDB 10.11, in the scenario named. MariaDB Connector/J
+    // never said MySQL Connector/J's "Communications link failure" or "No operations
+    // allowed after connection closed": these are its own words.
+    #[test]
+    fn hikaricp_and_connector_j_errors_captured_from_mariadb() {
+        // KILL CONNECTION while SELECT SLEEP(3) ran, a held idle connection killed, and a
+        // graceful restart under load.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLNonTransientConnectionException (SQLState 08000)", "message": "(conn=58) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)\ncause: org.mariadb.jdbc.internal.util.exceptions.MariaDbSqlException: unexpected end of stream, read 0 bytes from 4 (socket was closed by server)"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        assert_eq!(
+            op_error(&e).message,
+            "(conn=58) unexpected end of stream, read 0 bytes from 4 (socket was closed by server)"
+        );
+        // socketTimeout=500 in the URL, SELECT SLEEP(2).
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLNonTransientConnectionException (SQLState 08000)", "message": "(conn=121) Connection timed out\ncause: org.mariadb.jdbc.internal.util.exceptions.MariaDbSqlException: Connection timed out"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // The next statement on that connection: HikariCP's proxy knows it is broken.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLException", "message": "Connection is closed"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::GoneAway);
+        // maximumPoolSize 1 held, connectionTimeout 1000.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLTransientConnectionException", "message": "HikariPool-1 - Connection is not available, request timed out after 1001ms."}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+        // max_connections 10: the 11th connection's 1040 reaches the app only as the cause
+        // of HikariCP's timeout.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLTransientConnectionException (SQLState 08004)", "message": "HikariPool-1 - Connection is not available, request timed out after 1001ms.\ncause: java.sql.SQLNonTransientConnectionException: Could not connect to address=(host=127.0.0.1)(port=33991)(type=master) : (conn=154) Too many connections"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 pub mod adapter;
 pub mod classify;
+mod runtime;
+pub mod words;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -44,6 +46,12 @@ pub enum ClientKind {
     FlaskSqlalchemy,
     /// The user's own adapter: this command speaks the protocol on stdin/stdout.
     Command(Vec<String>),
+    /// Go's database/sql with go-sql-driver/mysql, configured in Go's words.
+    GoDatabaseSql,
+    /// Node's `mysql` pool, configured with createPool's options.
+    NodeMysql,
+    /// HikariCP with MariaDB Connector/J, configured with HikariCP's property names.
+    Hikaricp,
 }
 
 impl ClientKind {
@@ -53,7 +61,19 @@ impl ClientKind {
             ClientKind::Sqlalchemy => "sqlalchemy",
             ClientKind::FlaskSqlalchemy => "flask-sqlalchemy",
             ClientKind::Command(_) => "command",
+            ClientKind::GoDatabaseSql => "go-database-sql",
+            ClientKind::NodeMysql => "node-mysql",
+            ClientKind::Hikaricp => "hikaricp",
         }
+    }
+
+    /// The built-in adapters configured in their library's own words in
+    /// `[client.config]` (never `[pool]`), with no driver to choose.
+    pub fn own_words(&self) -> bool {
+        matches!(
+            self,
+            ClientKind::GoDatabaseSql | ClientKind::NodeMysql | ClientKind::Hikaricp
+        )
     }
 }
 
@@ -61,6 +81,7 @@ impl fmt::Display for ClientSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ClientKind::Command(argv) => write!(f, "adapter `{}`", argv.join(" ")),
+            k if k.own_words() => f.write_str(k.mode()),
             k => write!(
                 f,
                 "{} on {}",
@@ -123,13 +144,16 @@ pub fn command(spec: &ClientSpec) -> Result<Vec<String>, ClientError> {
                 file.display().to_string(),
             ])
         }
+        ClientKind::GoDatabaseSql => runtime::go(),
+        ClientKind::NodeMysql => runtime::node(),
+        ClientKind::Hikaricp => runtime::java(),
     }
 }
 
 /// Write a shipped adapter to a per-version file in goneaway's cache dir (the server
 /// templates' too; the temp dir without one), once; concurrent runs write the same bytes
 /// through a rename, so none ever reads a half-written file.
-fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
+pub(crate) fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
     let root = crate::server::cache_root().unwrap_or_else(|_| std::env::temp_dir());
     let dir = root.join(format!("adapters-{}", env!("CARGO_PKG_VERSION")));
     let path = dir.join(name);

@@ -46,6 +46,10 @@ fn predict(class: ErrorClass, place: Where) -> Option<Prediction> {
 }
 
 fn fmt(d: Duration) -> String {
+    // A client with no checkout timeout of its own waits for good.
+    if d >= crate::pool::FOREVER {
+        return "forever".into();
+    }
     humantime::format_duration(d).to_string()
 }
 
@@ -62,6 +66,12 @@ pub fn ignored(client: &str, keys: &[String], actual: Option<PoolSpec>) -> Optio
     let runs = actual.map_or(String::new(), |a| format!("; the pool runs with {a}"));
     let hint = if client.starts_with("flask-sqlalchemy") {
         " (Flask-SQLAlchemy 3 reads pool settings only from SQLALCHEMY_ENGINE_OPTIONS)"
+    } else if client.starts_with("mysql ") {
+        " (mysql's createPool copies only the options it knows, without a word for the rest)"
+    } else if client.starts_with("hikaricp") {
+        " (MariaDB Connector/J does not list them among its properties and drops them without a word)"
+    } else if client.starts_with("database/sql") {
+        " (go-sql-driver/mysql's DSN parser did not know them: it would have sent them to the server as session variables)"
     } else {
         ""
     };

@@ -96,6 +96,12 @@ pub enum Transport {
 pub enum Vocabulary {
     Sqlalchemy,
     Sqlx,
+    /// Go's database/sql with go-sql-driver/mysql (read back by its adapter).
+    GoSql,
+    /// HikariCP (read back by its adapter).
+    Hikari,
+    /// Node's `mysql` pool (read back by its adapter).
+    NodeMysql,
 }
 
 /// A pool configuration in sqlx terms, remembering which vocabulary it came from.
@@ -177,6 +183,24 @@ impl PoolSpec {
             (Vocabulary::Sqlx, Lifetime) => "max_lifetime",
             (Vocabulary::Sqlx, Idle) => "idle_timeout",
             (Vocabulary::Sqlx, PrePing) => "test_before_acquire",
+            (Vocabulary::GoSql, Max) => "max_open_conns",
+            (Vocabulary::GoSql, Min) => "min (database/sql keeps none open)",
+            (Vocabulary::GoSql, Acquire) => "checkout_context_timeout",
+            (Vocabulary::GoSql, Lifetime) => "conn_max_lifetime",
+            (Vocabulary::GoSql, Idle) => "conn_max_idle_time",
+            (Vocabulary::GoSql, PrePing) => "a pre-ping (database/sql has none)",
+            (Vocabulary::Hikari, Max) => "maximumPoolSize",
+            (Vocabulary::Hikari, Min) => "minimumIdle",
+            (Vocabulary::Hikari, Acquire) => "connectionTimeout",
+            (Vocabulary::Hikari, Lifetime) => "maxLifetime",
+            (Vocabulary::Hikari, Idle) => "idleTimeout",
+            (Vocabulary::Hikari, PrePing) => "the alive check on borrow",
+            (Vocabulary::NodeMysql, Max) => "connectionLimit",
+            (Vocabulary::NodeMysql, Min) => "min (mysql keeps none open)",
+            (Vocabulary::NodeMysql, Acquire) => "the checkout wait (waitForConnections)",
+            (Vocabulary::NodeMysql, Lifetime) => "a lifetime (mysql has none)",
+            (Vocabulary::NodeMysql, Idle) => "an idle timeout (mysql has none)",
+            (Vocabulary::NodeMysql, PrePing) => "the ping on acquire",
         }
     }
 
@@ -235,7 +259,50 @@ impl fmt::Display for PoolSpec {
                 d(self.max_lifetime),
                 self.test_before_acquire,
             ),
+            // Each adapter reads back more than this; `client::words` says the rest.
+            Vocabulary::GoSql => write!(
+                f,
+                "max_open_conns={} conn_max_lifetime={} conn_max_idle_time={} checkout_context_timeout={}",
+                unlimited(self.max_connections),
+                d(self.max_lifetime),
+                d(self.idle_timeout),
+                forever(self.acquire_timeout),
+            ),
+            Vocabulary::Hikari => write!(
+                f,
+                "maximumPoolSize={} minimumIdle={} connectionTimeout={} maxLifetime={} idleTimeout={}",
+                self.max_connections,
+                self.min_connections,
+                humantime::format_duration(self.acquire_timeout),
+                d(self.max_lifetime),
+                d(self.idle_timeout),
+            ),
+            Vocabulary::NodeMysql => write!(
+                f,
+                "connectionLimit={} checkout wait={}",
+                unlimited(self.max_connections),
+                forever(self.acquire_timeout),
+            ),
         }
+    }
+}
+
+/// A checkout wait this long is a client that waits for good (no timeout of its own).
+pub const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn forever(d: Duration) -> String {
+    if d >= FOREVER {
+        "none".into()
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+fn unlimited(n: u32) -> String {
+    if n == u32::MAX {
+        "unlimited".into()
+    } else {
+        n.to_string()
     }
 }
 

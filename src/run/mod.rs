@@ -140,6 +140,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     // back from the live pool, and the keys it never read are reported.
     let mut adapter_lints = Vec::new();
     let mut adapter_client = None;
+    let mut adapter_words = None;
     let socket = match suite.transport {
         Transport::Tcp => None,
         Transport::Socket => Some(server.app_socket().ok_or_else(|| {
@@ -160,6 +161,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             let pool = crate::client::AdapterPool::start(client, &app, suite.pool.as_ref()).await?;
             adapter_lints.extend(lint::ignored(&pool.client, &pool.ignored, pool.settings()));
             adapter_client = Some(pool.client.clone());
+            adapter_words = pool.words.clone();
             (Arc::new(pool), None)
         }
         (None, None) => {
@@ -188,7 +190,8 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         }
         (Some(c), _) => format!("{c} (built by goneaway)"),
         (None, Some(a)) if adapter_client.is_some() => format!(
-            "{a} ({}, settings read back from the live pool)",
+            "{} ({}, settings read back from the live pool)",
+            adapter_words.unwrap_or_else(|| a.to_string()),
             adapter_client.as_deref().unwrap_or_default()
         ),
         (None, Some(a)) => format!("{a} (your pool, settings read back from it)"),

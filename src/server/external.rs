@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 
-use super::journal::{Journal, replay_orphans, run_suffix};
+use super::journal::{Journal, Turn, replay_orphans, run_suffix, take_turn};
 use super::{Action, BackendKind, ConnectInfo, Server, ServerError, ServerSpec, admin_connect};
 
 /// The prefix of the per-run writes table; `goneaway gc` drops those of dead runs.
@@ -22,6 +22,8 @@ pub struct ExternalServer {
     /// table goes with the run.
     writes_table: String,
     journal: Journal,
+    /// Last field: released only after `drop` has put the server back.
+    _turn: Turn,
 }
 
 impl ExternalServer {
@@ -33,6 +35,9 @@ impl ExternalServer {
             )
         })?;
         let info = parse_url(url)?;
+        // Before anything is read, replayed or connected (a connection opened before the
+        // wait could outlive another run's lowered wait_timeout): see [`Turn`].
+        let turn = take_turn(&info).await?;
         let mut conn = admin_connect(&info).await?;
         let version: String = sqlx::query_scalar("SELECT VERSION()")
             .fetch_one(&mut conn)
@@ -66,6 +71,7 @@ impl ExternalServer {
             version,
             writes_table,
             journal,
+            _turn: turn,
         };
         for (key, value) in &spec.settings {
             server.set_global(key, value).await?;

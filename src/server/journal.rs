@@ -74,7 +74,12 @@ fn root() -> Result<PathBuf, ServerError> {
 
 /// The directory of one server's journals: one server, one key, whoever connects to it.
 fn server_dir(admin: &ConnectInfo) -> Result<PathBuf, ServerError> {
-    let key: String = format!("{}_{}", admin.host, admin.port)
+    Ok(root()?.join(server_key(admin)))
+}
+
+/// `host_port`, safe as a file name.
+fn server_key(admin: &ConnectInfo) -> String {
+    format!("{}_{}", admin.host, admin.port)
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || ".-_".contains(c) {
@@ -83,8 +88,7 @@ fn server_dir(admin: &ConnectInfo) -> Result<PathBuf, ServerError> {
                 '_'
             }
         })
-        .collect();
-    Ok(root()?.join(key))
+        .collect()
 }
 
 fn describe(admin: &ConnectInfo) -> String {
@@ -175,6 +179,88 @@ impl Drop for Journal {
                 .take(),
         );
     }
+}
+
+/// How long a run waits for its turn at an external server before giving up.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// A run's turn at a server the user owns, held for the whole run.
+///
+/// Globals are server-wide: a second run lowering `wait_timeout` would change the first
+/// run's test under it, and each would journal the other's value as the one it found,
+/// so whichever finished last would leave the other's value behind for good. So runs
+/// against one server take turns: an exclusive `flock` on `<server dir>/turn`, which the
+/// kernel releases if the harness dies (the next run then replays its journal first).
+/// The lock files live in `<cache>/turns/`, apart from the journals.
+#[derive(Debug)]
+pub struct Turn {
+    _file: fs::File,
+}
+
+/// Wait (bounded) for this process's turn at the server `admin` reaches.
+pub async fn take_turn(admin: &ConnectInfo) -> Result<Turn, ServerError> {
+    let admin = admin.clone();
+    super::shared::blocking(move || take_turn_blocking(&admin, TURN_WAIT)).await
+}
+
+fn take_turn_blocking(
+    admin: &ConnectInfo,
+    bound: std::time::Duration,
+) -> Result<Turn, ServerError> {
+    use std::io::{Read, Seek};
+    let dir = cache_root()?.join("turns");
+    let path = dir.join(server_key(admin));
+    let error = |message: String| ServerError::Journal {
+        server: describe(admin),
+        path: path.display().to_string(),
+        message,
+    };
+    fs::create_dir_all(&dir).map_err(|e| error(format!("creating its directory: {e}")))?;
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| error(format!("opening it: {e}")))?;
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(error(format!("locking it: {e}"))),
+        }
+        let mut holder = String::new();
+        let _ = file
+            .rewind()
+            .and_then(|()| file.read_to_string(&mut holder));
+        let holder = match holder.trim() {
+            "" => "another goneaway run".to_string(),
+            pid => format!("goneaway run pid {pid}"),
+        };
+        if started.elapsed() > bound {
+            return Err(error(format!(
+                "{holder} has held this server for {} and this run gave up waiting; runs \
+                 against one external server take turns because globals are server-wide",
+                humantime::format_duration(bound)
+            )));
+        }
+        if !said {
+            said = true;
+            tracing::warn!(
+                "waiting for {holder} to finish with {}: runs against one external server \
+                 take turns (globals are server-wide)",
+                describe(admin)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "{}", std::process::id());
+    Ok(Turn { _file: file })
 }
 
 /// Run undo statements in order, every one even if one fails; the first error.

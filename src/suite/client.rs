@@ -23,7 +23,7 @@ impl Cx<'_> {
             (None, None) => {
                 return Err(self.err(
                     raw,
-                    "[client] needs `kind = \"sqlalchemy\"` or `\"flask-sqlalchemy\"`, or `command = [\"your-adapter\", …]`",
+                    "[client] needs `kind = \"sqlalchemy\"`, `\"flask-sqlalchemy\"`, `\"go-database-sql\"`, `\"node-mysql\"` or `\"hikaricp\"`, or `command = [\"your-adapter\", …]`",
                 ));
             }
             (None, Some(cmd)) => {
@@ -38,21 +38,24 @@ impl Cx<'_> {
             (Some(k), None) => match k.get_ref().as_str() {
                 "sqlalchemy" => ClientKind::Sqlalchemy,
                 "flask-sqlalchemy" => ClientKind::FlaskSqlalchemy,
+                "go-database-sql" => ClientKind::GoDatabaseSql,
+                "node-mysql" => ClientKind::NodeMysql,
+                "hikaricp" => ClientKind::Hikaricp,
                 other => {
                     return Err(self.err(
                         k,
                         format!(
-                            "[client] kind `{other}`: expected sqlalchemy or flask-sqlalchemy (or `command` for your own adapter)"
+                            "[client] kind `{other}`: expected sqlalchemy, flask-sqlalchemy, go-database-sql, node-mysql or hikaricp (or `command` for your own adapter)"
                         ),
                     ));
                 }
             },
         };
         if let Some(d) = &c.driver {
-            if matches!(kind, ClientKind::Command(_)) {
+            if matches!(kind, ClientKind::Command(_)) || kind.own_words() {
                 return Err(self.err(
                     d,
-                    "[client] driver is for the built-in Python adapters; your own adapter reads `config`",
+                    "[client] driver is for the built-in Python adapters; this client's driver is fixed and its settings go in [client.config]",
                 ));
             }
             if !matches!(d.get_ref().as_str(), "pymysql" | "mysqlclient") {
@@ -70,6 +73,15 @@ impl Cx<'_> {
                 return Err(self.err(
                     rp,
                     "[pool] is handed to SQLAlchemy's create_engine: use its words (pool_size, max_overflow, pool_timeout, pool_recycle, pool_pre_ping)",
+                ));
+            }
+            (k, Some(rp), _) if k.own_words() => {
+                return Err(self.err(
+                    rp,
+                    format!(
+                        "a {} client is configured in its library's own words: put them in [client.config] (see the README's adapters table), not in [pool]",
+                        k.mode()
+                    ),
                 ));
             }
             (ClientKind::FlaskSqlalchemy, Some(rp), _) => {

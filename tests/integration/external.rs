@@ -375,3 +375,92 @@ async fn sigkill_of_the_harness_leaves_the_users_server_as_it_was_found() {
         .await
         .unwrap_or_else(|e| panic!("the next run did not restore the server: {e}"));
 }
+
+/// A suite on the external server at `url` that changes its globals for `duration`.
+fn external_suite(
+    dir: &std::path::Path,
+    name: &str,
+    url: &str,
+    wait: u32,
+    duration: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+            description = "changes globals on a server we do not own"
+            [server]
+            backend = "external"
+            url = "{url}"
+            wait_timeout = {wait}
+            max_connections = 20
+            [pool]
+            max_connections = 2
+            [workload]
+            workers = 2
+            duration = "{duration}"
+            rate = 20
+            [expect]
+            verdict = "valid"
+            "#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_runs_on_one_external_server_take_turns_and_leave_it_as_found() {
+    if !common::mariadb() {
+        return;
+    }
+    let owned = server::start(&ServerSpec::default()).await.unwrap();
+    let url = owned.admin().url();
+    let before = (
+        global(&url, "wait_timeout").await,
+        global(&url, "max_connections").await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let first = external_suite(dir.path(), "first", &url, 2, "3s");
+    // Longer, so it would end last: had it run alongside, it would have journaled the
+    // first run's wait_timeout as the one it found and left it behind.
+    let second = external_suite(dir.path(), "second", &url, 3, "4s");
+    let run = |suite: &std::path::Path| {
+        std::process::Command::new(BIN)
+            .args(["run", suite.to_str().unwrap(), "--no-save"])
+            .env("GONEAWAY_CACHE", &cache)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = run(&first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while global(&url, "wait_timeout").await != "2" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never changed the server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let b = run(&second);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let waited = String::from_utf8_lossy(&b.stderr);
+    assert!(
+        waited.contains("waiting for goneaway run pid") && waited.contains("take turns"),
+        "the second run did not wait its turn: {waited}"
+    );
+    back_as_found(&url, &before, std::time::Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("overlapping runs left the server changed: {e}"));
+}

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod adapters;
 mod classify;
 mod cli;
 mod clients;

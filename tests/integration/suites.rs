@@ -20,7 +20,7 @@ async fn every_builtin_suite_meets_its_expectation() {
         .into_iter()
         .map(|name| (name, Suite::builtin(name).expect("built-in suites parse")))
         .filter(|(_, s)| docker || s.server.backend != BackendKind::Docker)
-        .filter(|(_, s)| s.client.is_none() || common::python())
+        .filter(|(_, s)| common::client_ready(s))
         .collect();
     for (name, report) in common::run_all_met(suites).await {
         insta::assert_yaml_snapshot!(format!("suite-{name}"), report.stable);

@@ -10,8 +10,9 @@ use super::clone::{clone_tree, sparsify};
 use crate::server::ServerError;
 use crate::server::shared::{blocking, cache_root, private_tempdir};
 /// Bump when the options a template is initialized with change, so old caches are not used.
-/// t2: zero runs punched out (sparse), copied in process.
-const TEMPLATE_FORMAT: &str = "t2";
+/// t2: zero runs punched out (sparse), copied in process. t3: no sys schema, empty help
+/// tables.
+const TEMPLATE_FORMAT: &str = "t3";
 /// A small redo log keeps the template (and every copy of it) small: ~22 MB instead of
 /// ~114 MB with the default 96 MB log. Servers start with the same size so InnoDB does
 /// not resize the log at every start.
@@ -55,6 +56,7 @@ pub(super) fn ensure_template(bin: &Binary) -> Result<PathBuf, ServerError> {
     let tmp = root.join(format!("{partial}{}", std::process::id()));
     let scratch = private_tempdir()?;
     init_datadir(bin, &tmp, scratch.path())?;
+    trim(bin, &tmp, scratch.path())?;
     drop(scratch);
     sparsify(&tmp)
         .map_err(|e| ServerError::io(format!("punching holes in {}", tmp.display()), e))?;
@@ -127,18 +129,71 @@ pub(super) fn init_datadir(bin: &Binary, datadir: &Path, tmpdir: &Path) -> Resul
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         let _ = fs::remove_dir_all(datadir);
         // Its `[ERROR]` lines alone say only "Aborting": show the whole story.
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let log_tail = lines[lines.len().saturating_sub(15)..]
-            .iter()
-            .map(|l| format!("\n  {l}"))
-            .collect();
         return Err(ServerError::Init {
             command,
             status: out.status.to_string(),
-            log_tail,
+            log_tail: tail(&text),
         });
     }
     Ok(())
+}
+
+/// What a harness server never uses but every copy would pay for: the `sys` schema (104
+/// view files) and the help tables' rows. Without them a copy moves 3.7 MB in 95 files
+/// instead of 6.6 MB in 199, about a third less time. MariaDB only: its install script
+/// cannot leave them out, so a `--bootstrap` pass removes them.
+const TRIM_SQL: &str = "DROP DATABASE IF EXISTS sys;
+TRUNCATE TABLE mysql.help_topic;
+TRUNCATE TABLE mysql.help_keyword;
+TRUNCATE TABLE mysql.help_relation;
+TRUNCATE TABLE mysql.help_category;
+";
+
+fn trim(bin: &Binary, datadir: &Path, tmpdir: &Path) -> Result<(), ServerError> {
+    if bin.flavor != Flavor::MariaDb {
+        return Ok(());
+    }
+    let mut cmd = Command::new(&bin.path);
+    cmd.arg("--no-defaults")
+        .arg("--bootstrap")
+        .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!("--tmpdir={}", tmpdir.display()))
+        .arg(format!("--innodb-log-file-size={INIT_LOG_FILE_SIZE}"))
+        .arg("--innodb-buffer-pool-size=16M");
+    if is_root() {
+        cmd.arg("--user=root");
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let command = format!("{cmd:?}");
+    let io = |e| ServerError::io(format!("running {command}"), e);
+    let mut child = cmd.spawn().map_err(io)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(TRIM_SQL.as_bytes()).map_err(io)?;
+    } // dropped: end of input ends the bootstrap
+    let out = child.wait_with_output().map_err(io)?;
+    if !out.status.success() || datadir.join("sys").exists() {
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        let _ = fs::remove_dir_all(datadir);
+        return Err(ServerError::Init {
+            command,
+            status: out.status.to_string(),
+            log_tail: tail(&text),
+        });
+    }
+    Ok(())
+}
+
+/// The last lines of a tool's output, each on its own indented line.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(15)..]
+        .iter()
+        .map(|l| format!("\n  {l}"))
+        .collect()
 }
 
 /// Copy the template to a server's datadir: reflinks where the filesystem has them,

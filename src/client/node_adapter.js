@@ -1,0 +1,183 @@
+// goneaway's adapter for Node's `mysql` pool: adapter protocol 1.
+//
+// The harness decides when to check out, run and return; this script only does what it
+// is told with a real mysql.createPool(), and reports the library's own errors, counts
+// and settings. One JSON object per line on stdin and stdout; stderr is for humans.
+// Usage: node node_adapter.js <directory holding the mysql module>
+'use strict';
+
+const path = require('path');
+const readline = require('readline');
+
+const PROTOCOL = 1;
+const modules = process.argv[2] || '/usr/share/nodejs';
+// Debian's modules require each other by bare name (mysql needs bignumber.js, ...): put
+// their directory on the global module path, as Debian's own node does.
+process.env.NODE_PATH = [modules, process.env.NODE_PATH].filter(Boolean).join(path.delimiter);
+require('module').Module._initPaths();
+const mysql = require(path.join(modules, 'mysql'));
+const mysqlVersion = require(path.join(modules, 'mysql', 'package.json')).version;
+
+function send(msg) {
+  process.stdout.write(JSON.stringify(msg) + '\n');
+}
+
+// The error as the library raised it: its code (PROTOCOL_CONNECTION_LOST, ECONNREFUSED,
+// ER_CON_COUNT_ERROR, ...) as the type, the MySQL number only where the server sent one.
+function errorOf(err) {
+  const mysqlNumber = typeof err.code === 'string' && err.code.startsWith('ER_') && err.errno > 0;
+  return {
+    code: mysqlNumber ? err.errno : null,
+    type: err.code || (err.constructor && err.constructor.name) || 'Error',
+    message: String(err.message),
+  };
+}
+
+let pool = null;
+let ignored = [];
+const conns = new Map();
+let nextConn = 1;
+
+function build(hello) {
+  const config = Object.assign({}, hello.config || {});
+  const options = Object.assign({}, config, {
+    host: hello.host, port: hello.port, user: hello.user,
+    password: hello.password, database: hello.database,
+  });
+  pool = mysql.createPool(options);
+  // A key the library read is a property of the pool's config or of the connection
+  // config it made; anything else it dropped without a word.
+  ignored = Object.keys(config)
+    .filter((k) => !(k in pool.config) && !(k in pool.config.connectionConfig))
+    .sort();
+}
+
+function acquire(req, done) {
+  pool.getConnection((err, conn) => {
+    if (err) return done(err);
+    const id = nextConn++;
+    conns.set(id, { conn, busy: null });
+    done(null, { conn: id });
+  });
+}
+
+function query(conn, sql, args) {
+  return new Promise((resolve, reject) => {
+    conn.query(sql, args, (err, rows) => (err ? reject(err) : resolve(rows)));
+  });
+}
+
+async function statement(conn, s) {
+  // The harness names the table (a run's own on an external server); it is an
+  // identifier the harness made, never user input.
+  const table = s.table;
+  switch (s.kind) {
+    case 'ping':
+      return query(conn, 'SELECT 1', []);
+    case 'select':
+      return query(conn, `SELECT id, worker FROM ${table} WHERE id = ?`, [s.id]);
+    case 'insert':
+      return query(conn, `INSERT INTO ${table} (id, worker) VALUES (?, ?)`, [s.id, s.worker]);
+    case 'transaction':
+      await query(conn, 'START TRANSACTION', []);
+      try {
+        await query(conn, `INSERT INTO ${table} (id, worker) VALUES (?, ?)`, [s.id, s.worker]);
+        await query(conn, `SELECT COUNT(*) FROM ${table} WHERE id = ?`, [s.id]);
+        return await query(conn, 'COMMIT', []);
+      } catch (e) {
+        conn.query('ROLLBACK', () => {});
+        throw e;
+      }
+    case 'sleep':
+      return query(conn, 'SELECT SLEEP(?)', [s.seconds]);
+    default:
+      throw new Error(`unknown statement kind \`${s.kind}\``);
+  }
+}
+
+function run(req, done) {
+  const held = conns.get(req.conn);
+  if (!held) return done(new Error(`no checked-out connection ${req.conn}`));
+  held.busy = statement(held.conn, req.statement).then(() => done(null, {}), (e) => done(e));
+}
+
+function release(req, done) {
+  const held = conns.get(req.conn);
+  if (!held) return done(new Error(`no checked-out connection ${req.conn}`));
+  conns.delete(req.conn);
+  // After a statement still running on it (the harness gave up waiting).
+  Promise.resolve(held.busy).catch(() => {}).then(() => {
+    held.conn.release(); // back to the pool
+    done(null, {});
+  });
+}
+
+function stats() {
+  const open = pool._allConnections.length;
+  const idle = pool._freeConnections.length;
+  return { open, idle, in_use: open - idle };
+}
+
+function settings() {
+  const c = pool.config;
+  return {
+    vocabulary: 'node-mysql',
+    settings: {
+      connectionLimit: c.connectionLimit,
+      acquireTimeout: c.acquireTimeout,
+      waitForConnections: c.waitForConnections,
+      queueLimit: c.queueLimit,
+      connectTimeout: c.connectionConfig.connectTimeout,
+    },
+    ignored,
+  };
+}
+
+function reply(id, err, result) {
+  if (err) send({ id, ok: false, error: errorOf(err) });
+  else send(Object.assign({ id, ok: true }, result));
+}
+
+const ops = { acquire, run, release };
+const lines = readline.createInterface({ input: process.stdin });
+let hello = null;
+lines.on('line', (line) => {
+  if (!line.trim()) return;
+  // Statement ids are 64-bit, past what a JavaScript number holds: keep them as decimal
+  // strings, which the server reads back as the same BIGINT.
+  const req = JSON.parse(line.replace(/"id":\s*(\d{16,})/g, '"id":"$1"'));
+  if (hello === null) {
+    hello = req;
+    try {
+      build(req);
+    } catch (e) {
+      console.error(e && e.stack);
+      reply(req.id, e);
+      process.exit(1);
+    }
+    return reply(req.id, null, { protocol: PROTOCOL, client: 'mysql', version: mysqlVersion,
+      driver: `node ${process.versions.node}` });
+  }
+  if (req.op === 'stats') return reply(req.id, null, stats());
+  if (req.op === 'settings') return reply(req.id, null, settings());
+  if (req.op === 'close') {
+    return pool.end(() => {
+      reply(req.id, null, {});
+      process.exit(0);
+    });
+  }
+  const op = ops[req.op];
+  if (!op) return reply(req.id, new Error(`unknown op \`${req.op}\``));
+  try {
+    op(req, (err, result) => reply(req.id, err, result));
+  } catch (e) {
+    reply(req.id, e);
+  }
+});
+lines.on('close', () => process.exit(0));
+// A fatal error on an idle pooled connection is handled by the pool; one the library
+// throws past it must not end the adapter without a word.
+process.on('uncaughtException', (e) => {
+  console.error('uncaught:', e && e.stack);
+  process.exit(1);
+});

@@ -47,7 +47,7 @@ pub use error::Error;
 pub use fault::{Fault, KillTarget};
 pub use history::{
     ErrorClass, FaultKind, FaultRecord, FinalRead, History, Lasts, Observed, OpError, OpKind,
-    OpRecord, Phase, PoolSample, Session, SessionSample, ToxicCounts,
+    OpRecord, Phase, PoolSample, Session, SessionSample, StatusSample, ToxicCounts,
 };
 pub use lint::{Lint, Prediction, Where};
 pub use pool::{Conn, Pool, PoolSpec};

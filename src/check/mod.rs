@@ -24,15 +24,18 @@ pub use predict::outcome;
 /// suite says (a kill that waited for a target, a heal that hung).
 pub const LATE: Duration = Duration::from_secs(1);
 
-/// Every check by name, in the order reports show them (`throughput` only when a suite
-/// sets a floor).
-pub const CHECKS: [&str; 6] = [
+/// Every check by name, in the order reports show them (`server-connections` only when a
+/// suite sets `max_server_connections`, `fail-within` only with `fail_within`,
+/// `throughput` only when it sets a floor).
+pub const CHECKS: [&str; 8] = [
     "run",
     "faults",
     "errors",
     "recovery",
     "pool-baseline",
     "writes",
+    "server-connections",
+    "fail-within",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +74,10 @@ pub struct Expect {
     pub per_fault: BTreeMap<String, BTreeSet<ErrorClass>>,
     /// Faults marked `effect = "none"`: controls that must touch nothing.
     pub no_effect: BTreeSet<String>,
+    /// Never more connections open at the server than this, the harness's own excluded.
+    pub max_server_connections: Option<u64>,
+    /// Every failed checkout or statement failed within this long of starting it.
+    pub fail_within: Option<Duration>,
 }
 
 impl Expect {
@@ -125,6 +132,12 @@ pub fn check(h: &History, e: &Expect) -> Vec<CheckResult> {
         pool_baseline(h),
         writes(h),
     ];
+    if let Some(max) = e.max_server_connections {
+        out.push(server_connections(h, e, max));
+    }
+    if let Some(bound) = e.fail_within {
+        out.push(fail_within(h, bound));
+    }
     if let Some(floor) = e.min_throughput {
         out.push(throughput(h, floor));
     }
@@ -269,12 +282,15 @@ fn errors(h: &History, e: &Expect) -> CheckResult {
         .map(|g| {
             let place = g.place.describe();
             let first = g.ops[0];
+            let kind = match &first.step {
+                Some(step) => format!("{}, at step {step}", first.kind),
+                None => first.kind.to_string(),
+            };
             let detail = format!(
-                "{} request(s); first at {} on worker {} ({}): {}",
+                "{} request(s); first at {} on worker {} ({kind}): {}",
                 g.ops.len(),
                 secs(first.start),
                 first.worker,
-                first.kind,
                 first
                     .error
                     .as_ref()
@@ -548,6 +564,103 @@ fn writes(h: &History) -> CheckResult {
         }
     };
     CheckResult::new("writes", f)
+}
+
+/// The server's side of the pool: the connections it had open, the harness's own taken
+/// off, never above the suite's bound. A pool can look bounded from the inside while the
+/// server sees a storm (a reconnect per waiting request after an outage).
+fn server_connections(h: &History, e: &Expect, max: u64) -> CheckResult {
+    let Some(peak) = h
+        .status
+        .iter()
+        .max_by_key(|s| (s.others(), std::cmp::Reverse(s.at)))
+    else {
+        return CheckResult::new(
+            "server-connections",
+            vec![(
+                Verdict::Unknown,
+                finding(
+                    "the server's connection count was never sampled",
+                    "no SHOW GLOBAL STATUS sample was recorded (the server never answered the harness's admin connection)",
+                ),
+            )],
+        );
+    };
+    let over: Vec<_> = h.status.iter().filter(|s| s.others() > max).collect();
+    let f = match over.first() {
+        None => vec![],
+        Some(first) => vec![(
+            Verdict::Invalid,
+            finding(
+                format!("the server had more than {max} connections open besides the harness's"),
+                format!(
+                    "peak {} at {}{} (Threads_connected {}, of which {} the harness's); first over {max} at {}{}; {} of {} samples over",
+                    peak.others(),
+                    secs(peak.at),
+                    during(h, e, peak.at),
+                    peak.threads_connected,
+                    peak.harness,
+                    secs(first.at),
+                    during(h, e, first.at),
+                    over.len(),
+                    h.status.len()
+                ),
+            ),
+        )],
+    };
+    CheckResult::new("server-connections", f)
+}
+
+/// Fail fast, or hang? Every failure must have reached the application within `bound`
+/// of the checkout or statement that failed starting (HikariCP's "database down"
+/// question). A harness `timeout` is a hang by definition: it waited the op timeout.
+fn fail_within(h: &History, bound: Duration) -> CheckResult {
+    let slow: Vec<&OpRecord> = h.failures().filter(|o| waited(o) > bound).collect();
+    let f = match slow.iter().max_by_key(|o| waited(o)) {
+        None => vec![],
+        Some(worst) => vec![(
+            Verdict::Invalid,
+            finding(
+                format!(
+                    "the application waited longer than {} for an error",
+                    humantime::format_duration(bound)
+                ),
+                format!(
+                    "{} of {} failed request(s); longest {} ({}, worker {} at {}): {}",
+                    slow.len(),
+                    h.failures().count(),
+                    secs(waited(worst)),
+                    worst.class().map_or("?", |c| c.name()),
+                    worst.worker,
+                    secs(worst.start),
+                    worst
+                        .error
+                        .as_ref()
+                        .map(|e| e.message.as_str())
+                        .unwrap_or_default()
+                ),
+            ),
+        )],
+    };
+    CheckResult::new("fail-within", f)
+}
+
+/// How long the application waited for a failure (the whole request when the record does
+/// not say).
+pub fn waited(o: &OpRecord) -> Duration {
+    o.waited.unwrap_or(o.end.saturating_sub(o.start))
+}
+
+/// ` (during `restart`)`, ` (after `restart` (grace))` or nothing: where a moment falls.
+fn during(h: &History, e: &Expect, t: Duration) -> String {
+    let ws = windows(h);
+    let inside = ws.iter().rev().find(|w| w.start <= t && t <= w.end);
+    let after = ws.iter().rev().find(|w| w.end < t && t <= w.end + e.grace);
+    match (inside, after) {
+        (Some(w), _) => format!(" (during `{}`)", w.name),
+        (None, Some(w)) => format!(" (after `{}`, grace)", w.name),
+        _ => String::new(),
+    }
 }
 
 fn throughput(h: &History, floor: f64) -> CheckResult {

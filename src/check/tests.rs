@@ -4,7 +4,7 @@ use super::predict::Outcome;
 use super::*;
 use crate::history::{
     FaultKind, FaultRecord, Observed, OpError, OpKind, PoolSample, Session, SessionSample,
-    ToxicCounts,
+    StatusSample, ToxicCounts,
 };
 
 fn ms(n: u64) -> Duration {
@@ -22,6 +22,8 @@ fn op(worker: u32, start: u64, end: u64, error: Option<ErrorClass>) -> OpRecord 
         phase: None,
         inserted: vec![],
         leaked: false,
+        step: None,
+        waited: None,
     }
 }
 
@@ -112,6 +114,7 @@ fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
         faults,
         samples: vec![],
         sessions: vec![],
+        status: vec![],
         workload_end: ms(10_000),
         settled: Some(PoolSample {
             at: ms(10_000),
@@ -138,6 +141,8 @@ fn expect(verdict: Expected) -> Expect {
         failing: BTreeSet::new(),
         per_fault: BTreeMap::new(),
         no_effect: BTreeSet::new(),
+        max_server_connections: None,
+        fail_within: None,
     }
 }
 
@@ -740,4 +745,107 @@ fn a_prediction_is_confirmed_only_where_it_was_made() {
     h.ops[0].start = ms(5050);
     h.ops[0].end = ms(5060);
     assert_eq!(outcome(&night, &h, &e), Outcome::Confirmed);
+}
+
+fn status(at: u64, threads_connected: u64, harness: u64, connections: u64) -> StatusSample {
+    StatusSample {
+        at: ms(at),
+        threads_connected,
+        connections,
+        aborted_clients: 0,
+        aborted_connects: 0,
+        max_used_connections: threads_connected,
+        harness,
+    }
+}
+
+#[test]
+fn server_connections_counts_what_the_server_saw_without_the_harness() {
+    let mut e = expect(Expected::Valid);
+    e.max_server_connections = Some(8);
+    let ops = vec![op(0, 0, 9000, None), op(1, 0, 9000, None)];
+    // Not asked for: no such check.
+    let h = history(ops.clone(), vec![]);
+    assert!(
+        check(&h, &expect(Expected::Valid))
+            .iter()
+            .all(|c| c.name != "server-connections")
+    );
+    // Never sampled: nothing shows it held.
+    assert_eq!(
+        get(&check(&h, &e), "server-connections").verdict,
+        Verdict::Unknown
+    );
+    // 10 open, 2 of them the harness's: 8 is within the bound.
+    let mut h = history(ops.clone(), vec![fault("crash", 3000, Some(4000))]);
+    h.status = vec![status(1000, 10, 2, 20), status(2000, 9, 1, 25)];
+    assert_eq!(
+        get(&check(&h, &e), "server-connections").verdict,
+        Verdict::Valid
+    );
+    // A reconnect storm right after the heal: 14 besides the harness's.
+    h.status.push(status(4200, 16, 2, 5));
+    let c = check(&h, &e);
+    let sc = get(&c, "server-connections");
+    assert_eq!(sc.verdict, Verdict::Invalid);
+    assert_eq!(
+        sc.findings[0].summary,
+        "the server had more than 8 connections open besides the harness's"
+    );
+    assert!(
+        sc.findings[0]
+            .detail
+            .starts_with("peak 14 at 4.20s (after `crash`, grace)"),
+        "{}",
+        sc.findings[0].detail
+    );
+}
+
+#[test]
+fn fail_within_catches_a_wait_for_an_error_longer_than_the_bound() {
+    let mut e = expect(Expected::Valid);
+    e.fail_within = Some(ms(1500));
+    e.tolerate.insert(ErrorClass::CheckoutTimeout);
+    e.tolerate.insert(ErrorClass::Timeout);
+    let cut = fault("cut", 2000, Some(5000));
+    // Checkouts that gave up after 1s: fast failures, valid.
+    let fast = vec![
+        op(0, 2100, 3100, Some(ErrorClass::CheckoutTimeout)),
+        op(1, 2100, 3100, Some(ErrorClass::CheckoutTimeout)),
+        op(0, 5200, 5210, None),
+        op(1, 5200, 5210, None),
+    ];
+    let h = history(fast, vec![cut.clone()]);
+    assert_eq!(get(&check(&h, &e), "fail-within").verdict, Verdict::Valid);
+    // One hung until the harness's op timeout (5s): the application would have hung.
+    let mut hung = op(1, 2100, 7100, Some(ErrorClass::Timeout));
+    hung.waited = Some(ms(5000));
+    let h = history(
+        vec![
+            op(0, 2100, 3100, Some(ErrorClass::CheckoutTimeout)),
+            hung,
+            op(0, 7200, 7210, None),
+            op(1, 7200, 7210, None),
+        ],
+        vec![cut],
+    );
+    let c = check(&h, &e);
+    let f = get(&c, "fail-within");
+    assert_eq!(f.verdict, Verdict::Invalid);
+    assert_eq!(
+        f.findings[0].summary,
+        "the application waited longer than 1s 500ms for an error"
+    );
+    assert!(
+        f.findings[0]
+            .detail
+            .starts_with("1 of 2 failed request(s); longest 5.00s (timeout, worker 1"),
+        "{}",
+        f.findings[0].detail
+    );
+    // A failing statement after a long wait inside the request is measured from the
+    // statement, not from the checkout.
+    let mut late = op(0, 2100, 6100, Some(ErrorClass::GoneAway));
+    late.waited = Some(ms(3));
+    assert_eq!(waited(&late), ms(3));
 }

@@ -717,6 +717,9 @@ impl Conn for AdapterConn {
                 json!({"kind": "transaction", "id": id, "worker": worker, "table": &*table})
             }
             Statement::Sleep(d) => json!({"kind": "sleep", "seconds": d.as_secs_f64()}),
+            Statement::Begin => json!({"kind": "begin"}),
+            Statement::Commit => json!({"kind": "commit"}),
+            Statement::Rollback => json!({"kind": "rollback"}),
         };
         self.inner
             .call(

@@ -76,6 +76,7 @@ class Adapter:
         import sqlalchemy
 
         self.conns = {}
+        self.open_tx = set()  # connections inside a `begin` the harness sent
         self.next_conn = 1
         self.lock = threading.Lock()
         self.ignored = []
@@ -135,8 +136,9 @@ class Adapter:
         s = req["statement"]
         with lock:
             try:
-                self.statement(conn, s)
+                self.statement(conn, s, req["conn"])
             except Exception:
+                self.open_tx.discard(req["conn"])
                 if conn.in_transaction() and not conn.invalidated:
                     try:
                         conn.rollback()
@@ -145,9 +147,19 @@ class Adapter:
                 raise
         return {}
 
-    def statement(self, conn, s):
+    def statement(self, conn, s, cid):
         t = self.text
         kind = s["kind"]
+        # A request of several steps in one transaction: begin, its statements, commit
+        # (or rollback), all on this connection; nothing is committed in between.
+        if kind == "begin":
+            conn.begin()
+            self.open_tx.add(cid)
+            return
+        if kind in ("commit", "rollback"):
+            self.open_tx.discard(cid)
+            (conn.commit if kind == "commit" else conn.rollback)()
+            return
         # The harness names the table (a run's own on an external server); it is an
         # identifier the harness made, never user input.
         table = s.get("table", "goneaway_writes")
@@ -165,12 +177,13 @@ class Adapter:
             conn.execute(t("SELECT SLEEP(:s)"), {"s": s["seconds"]}).fetchall()
         else:
             raise ValueError(f"unknown statement kind `{kind}`")
-        if conn.in_transaction():
+        if conn.in_transaction() and cid not in self.open_tx:
             conn.commit()  # autocommit as the Rust clients do: an insert is acknowledged once committed
 
     def release(self, req):
         with self.lock:
             conn, lock = self.conns.pop(req["conn"])
+            self.open_tx.discard(req["conn"])
         with lock:  # after a statement still running on it (the harness gave up waiting)
             conn.close()  # back to the pool
         return {}

@@ -16,6 +16,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::fault::{Fault, KillTarget};
 use crate::history::{FaultKind, Lasts};
+use crate::proxy::toxic::Scope;
 use crate::proxy::{Stream, ToxicKind};
 use crate::schedule::{FaultSpec, Repeat};
 use crate::server::BackendKind;
@@ -135,6 +136,7 @@ fn toxic(kind: impl Strategy<Value = ToxicKind> + 'static) -> BoxedStrategy<Faul
             kind,
             streams,
             toxicity,
+            connections: Scope::All,
         })
         .boxed()
 }
@@ -168,6 +170,7 @@ fn fault(kind: FaultKind) -> BoxedStrategy<Fault> {
                 kind: ToxicKind::Timeout { timeout: 0 },
                 streams: vec![Stream::Upstream, Stream::Downstream],
                 toxicity,
+                connections: Scope::All,
             })
             .boxed(),
         FaultKind::Latency => toxic(
@@ -251,6 +254,7 @@ fn place(d: Draft, index: usize, g: Geometry) -> FaultSpec {
         jitter: Duration::ZERO,
         tolerate: BTreeSet::new(),
         expect_no_effect: false,
+        before_pool: false,
     }
 }
 

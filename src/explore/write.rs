@@ -117,12 +117,16 @@ pub fn fault_table(f: &FaultSpec) -> String {
             kind: toxic,
             streams,
             toxicity,
+            connections,
         } => {
             if !matches!(toxic, ToxicKind::Timeout { timeout: 0 }) {
                 let _ = writeln!(t, "attributes = {}", attributes(toxic));
             }
             let _ = writeln!(t, "stream = \"{}\"", stream(streams));
             let _ = writeln!(t, "toxicity = {toxicity:?}");
+            if *connections != crate::proxy::toxic::Scope::All {
+                let _ = writeln!(t, "connections = \"{}\"", connections.as_str());
+            }
         }
         Fault::Idle
         | Fault::Crash
@@ -208,6 +212,7 @@ pub fn describe(f: &FaultSpec) -> String {
             kind: toxic,
             streams,
             toxicity,
+            ..
         } => {
             let attrs = match toxic {
                 ToxicKind::Timeout { timeout: 0 } => String::new(),

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::history::{FaultKind, Observed, ToxicCounts};
 use crate::proxy::client::{Client, ClientError, ToxicSpec};
+use crate::proxy::toxic::Scope;
 use crate::proxy::{Stream, ToxicKind};
 use crate::server::{
     Action, BackendKind, Server, ServerError, admin_connect, admin_exec, block_on_own_thread,
@@ -72,6 +73,10 @@ pub enum Fault {
         kind: ToxicKind,
         streams: Vec<Stream>,
         toxicity: f32,
+        /// Every connection, only those opened while it lasts (a server that accepts
+        /// TCP and never speaks: a black hole in the handshake), or only those already
+        /// open.
+        connections: Scope,
     },
 }
 
@@ -193,6 +198,7 @@ impl Fault {
                 kind,
                 streams,
                 toxicity,
+                connections,
             } => {
                 let net = cx.net()?;
                 let mut added = Vec::new();
@@ -206,7 +212,8 @@ impl Fault {
                     );
                     let spec = ToxicSpec::new(*stream, kind.clone())
                         .named(&name)
-                        .with_toxicity(*toxicity);
+                        .with_toxicity(*toxicity)
+                        .on_connections(*connections);
                     // Whatever was added before a failure still comes off on drop.
                     let applied = net.client.add_toxic(&net.proxy, spec).await;
                     if let Err(e) = applied {
@@ -216,8 +223,13 @@ impl Fault {
                     added.push(name);
                 }
                 let on: Vec<&str> = streams.iter().map(|s| s.as_str()).collect();
+                let scope = match connections {
+                    Scope::All => String::new(),
+                    Scope::New => ", connections opened while it lasts only".into(),
+                    Scope::Established => ", connections already open only".into(),
+                };
                 let detail = format!(
-                    "{} toxic {} on {}, toxicity {}",
+                    "{} toxic {} on {}, toxicity {}{scope}",
                     self.kind(),
                     attributes(kind),
                     on.join(" and "),

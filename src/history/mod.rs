@@ -140,9 +140,12 @@ pub enum OpKind {
     Insert,
     Transaction,
     Sleep,
+    /// A request of several steps on one checkout (`[workload] steps`).
+    Request,
 }
 
 impl OpKind {
+    /// The operations a `mix` may weigh; a `request` is described by `steps` instead.
     pub const ALL: [OpKind; 5] = [
         OpKind::Ping,
         OpKind::Select,
@@ -158,6 +161,7 @@ impl OpKind {
             OpKind::Insert => "insert",
             OpKind::Transaction => "transaction",
             OpKind::Sleep => "sleep",
+            OpKind::Request => "request",
         }
     }
 }
@@ -199,6 +203,17 @@ pub struct OpRecord {
     /// `session.close()`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leaked: bool,
+    /// For a request of several steps that failed in one: which, e.g. `3: insert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// For a failure: how long the checkout or statement that failed had been running
+    /// when it failed (the application's wait for that error).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde"
+    )]
+    pub waited: Option<Duration>,
 }
 
 impl OpRecord {
@@ -425,6 +440,35 @@ pub struct Session {
     pub idle_ms: u64,
 }
 
+/// The server's own counters at one moment (`SHOW GLOBAL STATUS`, read through the
+/// harness's admin connection right after the processlist): what the server saw of the
+/// pool, whatever the pool says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSample {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// `Threads_connected`: every connection open now, the harness's included.
+    pub threads_connected: u64,
+    /// `Connections`: connection attempts since the server started (a restart resets it).
+    pub connections: u64,
+    /// `Aborted_clients`: connections that ended without a proper close.
+    pub aborted_clients: u64,
+    /// `Aborted_connects`: attempts that failed before a session began.
+    pub aborted_connects: u64,
+    /// `Max_used_connections`: the most open at once since the server started.
+    pub max_used_connections: u64,
+    /// Of `threads_connected`, the harness's own sessions as the processlist read just
+    /// before listed them (its listing connection, held setting connections, other users).
+    pub harness: u64,
+}
+
+impl StatusSample {
+    /// Connections at the server that are not the harness's.
+    pub fn others(&self) -> u64 {
+        self.threads_connected.saturating_sub(self.harness)
+    }
+}
+
 /// What the pool said about itself at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolSample {
@@ -458,6 +502,9 @@ pub struct History {
     /// The server's view of the pool's sessions, sampled through the run.
     #[serde(default)]
     pub sessions: Vec<SessionSample>,
+    /// The server's connection counters, sampled through the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<StatusSample>,
     /// When the workload stopped issuing requests.
     #[serde(with = "humantime_serde")]
     pub workload_end: Duration,
@@ -504,6 +551,7 @@ struct Log {
     faults: Vec<FaultRecord>,
     samples: Vec<PoolSample>,
     sessions: Vec<SessionSample>,
+    status: Vec<StatusSample>,
 }
 
 /// Append-only handle to the history of a running run; cheap to clone.
@@ -559,6 +607,12 @@ impl Recorder {
             sessions,
             total,
         });
+    }
+
+    /// The server's counters as read now (`at` is set here).
+    pub fn status(&self, mut sample: StatusSample) {
+        sample.at = self.now();
+        self.lock().status.push(sample);
     }
 
     /// A fault the schedule asked for at `planned`; its start is set when it takes effect.
@@ -631,6 +685,7 @@ impl Recorder {
             faults: log.faults.clone(),
             samples: log.samples.clone(),
             sessions: log.sessions.clone(),
+            status: log.status.clone(),
             workload_end: ending.workload_end,
             settled: ending.settled,
             baseline: ending.baseline,
@@ -699,6 +754,8 @@ mod tests {
             phase: None,
             inserted: ids,
             leaked: false,
+            step: None,
+            waited: None,
         };
         rec.op(op(None, vec![1, 2]));
         rec.op(op(

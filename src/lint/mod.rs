@@ -11,7 +11,7 @@ use crate::history::ErrorClass;
 use crate::pool::{PoolSpec, Setting};
 use crate::schedule::FaultSpec;
 use crate::server::ServerSpec;
-use crate::workload::WorkloadSpec;
+use crate::workload::{Step, WorkloadSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lint {
@@ -284,6 +284,33 @@ pub fn lint(
             predicts: None,
         });
     }
+
+    // A request that holds its connection idle longer than wait_timeout: nothing the pool
+    // does at checkout (recycle, pre-ping) reaches a connection already checked out.
+    let held = workload.request.as_ref().and_then(|r| {
+        r.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Wait(d) => Some(*d),
+                _ => None,
+            })
+            .max()
+    });
+    if let Some(held) = held.filter(|d| *d > wait) {
+        out.push(Lint {
+            rule: "held-past-wait-timeout",
+            message: format!(
+                "a request holds its connection idle for {} (a `wait` step) but the server's wait_timeout is {}: the server closes the session mid-request, and neither {} ({}) nor {} ({}) looks at a connection already checked out; expect gone_away at the step after the wait",
+                fmt(held),
+                fmt(wait),
+                pool.word(Setting::Lifetime),
+                opt(pool.max_lifetime),
+                pool.word(Setting::PrePing),
+                pool.test_before_acquire
+            ),
+            predicts: predict(ErrorClass::GoneAway, Where::Anywhere),
+        });
+    }
     out
 }
 
@@ -309,6 +336,7 @@ mod tests {
             jitter: Duration::ZERO,
             tolerate: BTreeSet::new(),
             expect_no_effect: false,
+            before_pool: false,
         }
     }
 
@@ -451,6 +479,39 @@ mod tests {
                 .predicts,
             None
         );
+    }
+
+    #[test]
+    fn a_request_held_past_wait_timeout_predicts_gone_away_whatever_the_pool() {
+        // Recycle below wait_timeout and pre-ping on: the textbook fixes.
+        let pool = PoolSpec::sqlalchemy(
+            Some(2),
+            Some(2),
+            None,
+            Some(Some(Duration::from_secs(1))),
+            Some(true),
+            None,
+        );
+        let request = |wait: u64| WorkloadSpec {
+            request: Some(crate::workload::RequestSpec {
+                steps: vec![
+                    Step::Select,
+                    Step::Wait(Duration::from_secs(wait)),
+                    Step::Insert,
+                ],
+                transaction: true,
+            }),
+            ..Default::default()
+        };
+        let held = |w: &WorkloadSpec| {
+            lint(&pool, &server(2), w, &[])
+                .into_iter()
+                .find(|l| l.rule == "held-past-wait-timeout")
+        };
+        let l = held(&request(3)).expect("flagged");
+        assert_eq!(l.predicts, predict(ErrorClass::GoneAway, Where::Anywhere));
+        assert!(l.message.contains("pool_recycle (1s)"), "{}", l.message);
+        assert_eq!(held(&request(1)), None);
     }
 
     #[test]

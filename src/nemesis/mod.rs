@@ -18,6 +18,15 @@ pub struct Nemesis {
     pub recorder: Recorder,
 }
 
+/// A fault applied ahead of the rest (before the pool was built), waiting to be held and
+/// healed by [`Nemesis::run`]. Dropped unplayed, its guard heals what must not outlive
+/// the run.
+pub struct Begun {
+    id: FaultId,
+    planned: Planned,
+    guard: Option<Guard>,
+}
+
 impl Nemesis {
     /// Run every planned fault; returns when all have healed, or at cancellation (then
     /// the guards still held heal on drop). `workload_done` fires when the workload has
@@ -25,10 +34,26 @@ impl Nemesis {
     pub async fn run(
         &self,
         plan: Vec<Planned>,
+        early: Vec<Begun>,
         cancel: CancellationToken,
         workload_done: CancellationToken,
     ) {
         let start = self.recorder.started();
+        // Faults applied before the pool was built: only their hold and heal are left.
+        let held = early.into_iter().map(|b| {
+            let (cancel, done) = (cancel.clone(), workload_done.clone());
+            async move {
+                if let Some(guard) = b.guard {
+                    // Its time runs from when it took effect, not from the pool's build.
+                    let hold = match b.planned.lasts {
+                        Lasts::For(d) => d.saturating_sub(self.recorder.now()),
+                        _ => Duration::ZERO,
+                    };
+                    self.hold(b.id, hold, guard, cancel, done).await;
+                }
+            }
+        });
+        let held = futures::future::join_all(held);
         let tasks = plan.into_iter().map(|p| {
             let (cancel, done) = (cancel.clone(), workload_done.clone());
             async move {
@@ -53,7 +78,21 @@ impl Nemesis {
                 self.play(id, &p, cancel, done).await;
             }
         });
-        futures::future::join_all(tasks).await;
+        futures::future::join(futures::future::join_all(tasks), held).await;
+    }
+
+    /// Apply a fault that begins before the pool is built, now; [`Nemesis::run`] holds and
+    /// heals it with the rest.
+    pub async fn begin(&self, p: Planned) -> Begun {
+        let id = self
+            .recorder
+            .fault_planned(&p.name, p.fault.kind(), p.at, p.lasts);
+        let guard = self.apply(id, &p, &CancellationToken::new()).await;
+        Begun {
+            id,
+            planned: p,
+            guard,
+        }
     }
 
     async fn play(
@@ -63,12 +102,24 @@ impl Nemesis {
         cancel: CancellationToken,
         done: CancellationToken,
     ) {
+        if let Some(guard) = self.apply(id, p, &done).await {
+            let hold = match p.lasts {
+                Lasts::Instant => Duration::ZERO,
+                Lasts::For(d) => d,
+                Lasts::UntilEnd => Duration::MAX,
+            };
+            self.hold(id, hold, guard, cancel, done).await;
+        }
+    }
+
+    /// Apply and record it; `None` when applying failed (recorded too).
+    async fn apply(&self, id: FaultId, p: &Planned, done: &CancellationToken) -> Option<Guard> {
         let asked = self.recorder.now();
-        let guard = match p.fault.apply(&self.cx, &done).await {
+        let guard = match p.fault.apply(&self.cx, done).await {
             Ok(guard) => guard,
             Err(e) => {
                 self.recorder.fault_error(id, format!("apply failed: {e}"));
-                return;
+                return None;
             }
         };
         let applied = guard.applied();
@@ -81,13 +132,19 @@ impl Nemesis {
             applied.detail.clone(),
             applied.observed.clone(),
         );
+        Some(guard)
+    }
+
+    async fn hold(
+        &self,
+        id: FaultId,
+        hold: Duration,
+        guard: Guard,
+        cancel: CancellationToken,
+        done: CancellationToken,
+    ) {
         // Whatever the plan says, a fault heals once the workload is over: what it does
         // afterwards can show nothing.
-        let hold = match p.lasts {
-            Lasts::Instant => Duration::ZERO,
-            Lasts::For(d) => d,
-            Lasts::UntilEnd => Duration::MAX,
-        };
         if !hold.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(hold.min(Duration::from_secs(86_400))) => {}

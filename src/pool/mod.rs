@@ -41,6 +41,12 @@ pub enum Statement {
     },
     /// `SELECT SLEEP(s)`: something active for a KILL to hit.
     Sleep(Duration),
+    /// `BEGIN`: the following statements run in one transaction, on this connection.
+    Begin,
+    /// `COMMIT` of what `Begin` opened.
+    Commit,
+    /// `ROLLBACK` of what `Begin` opened (after a step failed).
+    Rollback,
 }
 
 /// A connection checked out of a pool; dropping it returns it.
@@ -74,6 +80,17 @@ pub trait Pool: Send + Sync + 'static {
 pub struct PoolStats {
     pub size: u32,
     pub idle: u32,
+}
+
+/// How the pool goneaway builds reaches the server (`[pool] transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// TCP to 127.0.0.1 (through the proxy when there is one).
+    #[default]
+    Tcp,
+    /// The process backend's unix socket: a closed peer shows as a broken pipe or an
+    /// end of file on a socket file, not a TCP reset.
+    Socket,
 }
 
 /// Which words a pool was described with; reports and lint speak the user's language.

@@ -119,6 +119,14 @@ impl Conn for SqlxConn {
                     .fetch_one(&mut *conn)
                     .await
                     .map(drop),
+                // As text, the way an application's `session.begin()` reaches the server;
+                // sqlx's own Transaction type would end it when this call returns.
+                Statement::Begin => sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map(drop),
+                Statement::Commit => sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map(drop),
+                Statement::Rollback => sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop),
             }
         }
         .await;
@@ -160,7 +168,10 @@ pub fn classify(e: &sqlx::Error) -> ErrorClass {
 /// Classes by io error kind (see [`classify`] for why kinds stand in for "sent or not").
 pub fn classify_io(kind: ErrorKind) -> ErrorClass {
     match kind {
-        ErrorKind::ConnectionRefused => ErrorClass::ConnectRefused,
+        // NotFound: a unix socket whose file is gone (the server is down), MySQL's 2002
+        // "Can't connect through socket": nothing listening, as 2003 is over TCP. sqlx
+        // retries only ConnectionRefused, so this one reaches the caller at once.
+        ErrorKind::ConnectionRefused | ErrorKind::NotFound => ErrorClass::ConnectRefused,
         ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::NotConnected => {
             ErrorClass::GoneAway
         }
@@ -179,7 +190,7 @@ pub fn classify_number(number: u16) -> Option<ErrorClass> {
         1927 | 1317 => ErrorClass::Killed,
         1053 => ErrorClass::ServerShutdown,
         1040 => ErrorClass::TooManyConnections,
-        2003 => ErrorClass::ConnectRefused,
+        2002 | 2003 => ErrorClass::ConnectRefused,
         _ => return None,
     })
 }
@@ -217,6 +228,15 @@ mod tests {
         assert_eq!(
             classify(&io(ErrorKind::BrokenPipe, "Broken pipe (os error 32)")),
             ErrorClass::GoneAway
+        );
+        // Over the unix socket: idle past wait_timeout (a write to the closed socket),
+        // and a checkout while the server is down (its socket file is gone).
+        assert_eq!(
+            classify(&io(
+                ErrorKind::NotFound,
+                "No such file or directory (os error 2)"
+            )),
+            ErrorClass::ConnectRefused
         );
         assert_eq!(
             classify(&sqlx::Error::PoolTimedOut),

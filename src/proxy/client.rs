@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use toxiproxy_rust::proxy::ProxyPack;
 use toxiproxy_rust::toxic::ToxicPack;
 
-use super::toxic::{Stream, ToxicKind};
+use super::toxic::{Scope, Stream, ToxicKind};
 
 /// Errors of [`Client`]; every message names the proxy or toxic involved.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,9 @@ pub struct ToxicSpec {
     pub stream: Stream,
     pub toxicity: f32,
     pub kind: ToxicKind,
+    /// Which connections it acts on (goneaway's extension; a real Toxiproxy has no such
+    /// field, and adding a narrowed toxic to one is refused).
+    pub connections: Scope,
 }
 
 impl ToxicSpec {
@@ -101,7 +104,13 @@ impl ToxicSpec {
             stream,
             toxicity: 1.0,
             kind,
+            connections: Scope::All,
         }
+    }
+
+    pub fn on_connections(mut self, scope: Scope) -> Self {
+        self.connections = scope;
+        self
     }
 
     pub fn named(mut self, name: impl Into<String>) -> Self {
@@ -122,13 +131,17 @@ impl ToxicSpec {
     }
 
     fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "name": self.name(),
             "type": self.kind.type_name(),
             "stream": self.stream.as_str(),
             "toxicity": self.toxicity,
             "attributes": self.kind.attributes_json(),
-        })
+        });
+        if self.connections != Scope::All {
+            v["connections"] = json!(self.connections.as_str());
+        }
+        v
     }
 }
 
@@ -337,6 +350,26 @@ impl Inner {
         if !(200..300).contains(&status) {
             return Err(self.api_error("add", proxy, Some(&name), status, &body));
         }
+        // A proxy that does not know the extension acts on every connection: take the
+        // toxic off again and say so, rather than test something else.
+        if spec.connections != Scope::All
+            && body.get("connections").and_then(Value::as_str) != Some(spec.connections.as_str())
+        {
+            let _ = self.raw(
+                "remove toxic",
+                reqwest::Method::DELETE,
+                &["proxies", proxy, "toxics", &name],
+                None,
+            );
+            return Err(ClientError::Failed {
+                op: "add",
+                target: toxic_target(proxy, &name),
+                detail: format!(
+                    "the proxy does not support `connections = \"{}\"` (goneaway's extension; a real Toxiproxy acts on every connection): use goneaway's embedded proxy",
+                    spec.connections.as_str()
+                ),
+            });
+        }
         toxic_from_json(&body).map_err(|detail| ClientError::Failed {
             op: "add",
             target: toxic_target(proxy, &name),
@@ -348,7 +381,8 @@ impl Inner {
         let name = spec.name();
         let default_name = spec.name.as_deref().is_none_or(|n| n == name)
             && name == default_toxic_name(&spec.kind, spec.stream);
-        let has_helper = !matches!(spec.kind, ToxicKind::ResetPeer { .. });
+        let has_helper =
+            !matches!(spec.kind, ToxicKind::ResetPeer { .. }) && spec.connections == Scope::All;
         if !(default_name && has_helper && fits_u32(&spec.kind)) {
             return self.raw_add_toxic(proxy, spec);
         }

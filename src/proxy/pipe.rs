@@ -124,10 +124,18 @@ pub(crate) struct Pump<R, W> {
     eof_at: Option<Instant>,
     rng: SmallRng,
     buf: Box<[u8]>,
+    /// When the connection was accepted: a toxic scoped to new or established
+    /// connections compares it with when the toxic was added.
+    opened: std::time::Instant,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
-    pub(crate) fn new(src: R, dst: W, chain_rx: watch::Receiver<Arc<Chain>>) -> Self {
+    pub(crate) fn new(
+        src: R,
+        dst: W,
+        chain_rx: watch::Receiver<Arc<Chain>>,
+        opened: std::time::Instant,
+    ) -> Self {
         Pump {
             src,
             dst,
@@ -140,6 +148,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
             eof_at: None,
             rng: SmallRng::from_rng(&mut rand::rng()),
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
+            opened,
         }
     }
 
@@ -154,7 +163,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
         self.states
             .retain(|uid, _| chain.toxics.iter().any(|t| t.uid == *uid));
         for t in &chain.toxics {
-            let roll = self.rng.random::<f32>() < t.toxicity;
+            let roll =
+                self.rng.random::<f32>() < t.toxicity && t.scope.admits(self.opened, t.added);
             match self.states.get_mut(&t.uid) {
                 Some(st) if st.version == t.version => {}
                 Some(st) => {
@@ -498,6 +508,7 @@ pub(crate) async fn run_connection(
     down: watch::Receiver<Arc<Chain>>,
     token: CancellationToken,
 ) {
+    let opened = std::time::Instant::now();
     let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream.as_str()));
     let mut server = tokio::select! {
         _ = token.cancelled() => return,
@@ -519,8 +530,8 @@ pub(crate) async fn run_connection(
     let end = {
         let (client_r, client_w) = client.split();
         let (server_r, server_w) = server.split();
-        let up = Pump::new(client_r, server_w, up).run();
-        let down = Pump::new(server_r, client_w, down).run();
+        let up = Pump::new(client_r, server_w, up, opened).run();
+        let down = Pump::new(server_r, client_w, down, opened).run();
         tokio::pin!(up, down);
         let mut up_done = false;
         loop {

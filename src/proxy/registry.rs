@@ -17,7 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::pipe::run_connection;
-use super::toxic::{Chain, ChainToxic, Stream, Toxic, ToxicKind, parse_toxicity};
+use super::toxic::{Chain, ChainToxic, Scope, Stream, Toxic, ToxicKind, parse_toxicity};
 
 /// How long stopping a proxy waits for its connections to finish closing.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -222,6 +222,8 @@ impl ProxyState {
                     toxicity: t.toxicity,
                     kind: t.kind.clone(),
                     stats: t.stats.clone(),
+                    scope: t.scope,
+                    added: t.added,
                 })
                 .collect();
             tx.send_replace(Arc::new(Chain { toxics }));
@@ -515,6 +517,14 @@ impl Registry {
             return Err(ApiError::new(409, "toxic already exists"));
         }
         let toxicity = apply_body(&obj, &mut kind, 1.0)?;
+        let scope = match get_str(&obj, "connections")? {
+            None => Scope::All,
+            Some(s) => Scope::parse(&s).ok_or_else(|| {
+                ApiError::bad_body(format!(
+                    "connections `{s}`: expected all, new or established"
+                ))
+            })?,
+        };
         let uid = self.next_uid();
         let toxic = Toxic {
             name: toxic_name,
@@ -524,6 +534,8 @@ impl Registry {
             uid,
             version: uid,
             stats: Default::default(),
+            scope,
+            added: std::time::Instant::now(),
         };
         let shown = toxic.to_json();
         proxy.toxics.push(toxic);

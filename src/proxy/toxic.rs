@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
@@ -34,6 +35,48 @@ impl Stream {
             "upstream" => Some(Stream::Upstream),
             "downstream" => Some(Stream::Downstream),
             _ => None,
+        }
+    }
+}
+
+/// Which connections a toxic acts on: goneaway's extension (`"connections"` in a toxic's
+/// JSON; Toxiproxy has none and acts on every connection). `new` is a server that
+/// accepts TCP and never speaks to connections opened while it lasts (a black hole in
+/// the handshake), `established` spares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    All,
+    /// Only connections opened after the toxic was added.
+    New,
+    /// Only connections already open when the toxic was added.
+    Established,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::New => "new",
+            Scope::Established => "established",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "all" => Some(Scope::All),
+            "new" => Some(Scope::New),
+            "established" => Some(Scope::Established),
+            _ => None,
+        }
+    }
+
+    /// Whether a connection opened at `opened` is subject to a toxic added at `added`.
+    pub fn admits(self, opened: Instant, added: Instant) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::New => opened >= added,
+            Scope::Established => opened < added,
         }
     }
 }
@@ -183,6 +226,9 @@ pub(crate) struct Toxic {
     pub version: u64,
     /// What the toxic has done so far, across its connections and updates.
     pub stats: Arc<ToxicStats>,
+    /// Which connections it acts on, by when they opened relative to `added`.
+    pub scope: Scope,
+    pub added: Instant,
 }
 
 /// A toxic's own counts, updated by every connection it acts on: the evidence that a
@@ -219,13 +265,18 @@ impl ToxicStats {
 
 impl Toxic {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "attributes": self.kind.attributes_json(),
             "name": self.name,
             "type": self.kind.type_name(),
             "stream": self.stream.as_str(),
             "toxicity": self.toxicity,
-        })
+        });
+        // Shown only when narrowed, so a plain toxic looks exactly like Toxiproxy's.
+        if self.scope != Scope::All {
+            v["connections"] = json!(self.scope.as_str());
+        }
+        v
     }
 
     /// goneaway's extension (`GET …/toxics/{name}/stats`); Toxiproxy has no such call.
@@ -249,6 +300,8 @@ pub(crate) struct ChainToxic {
     pub toxicity: f32,
     pub kind: ToxicKind,
     pub stats: Arc<ToxicStats>,
+    pub scope: Scope,
+    pub added: Instant,
 }
 
 /// Parse a toxicity value: a number in [0, 1].
@@ -287,6 +340,20 @@ mod tests {
         assert!(k.apply_attributes(&neg).is_err());
         let float: Map<String, Value> = [("latency".to_owned(), json!(1.5))].into_iter().collect();
         assert!(k.apply_attributes(&float).is_err());
+    }
+
+    #[test]
+    fn scopes_tell_new_connections_from_established_ones() {
+        let before = Instant::now();
+        let added = before + std::time::Duration::from_millis(5);
+        let after = added + std::time::Duration::from_millis(5);
+        assert!(Scope::All.admits(before, added) && Scope::All.admits(after, added));
+        assert!(!Scope::New.admits(before, added) && Scope::New.admits(after, added));
+        assert!(Scope::Established.admits(before, added));
+        assert!(!Scope::Established.admits(after, added));
+        for s in [Scope::All, Scope::New, Scope::Established] {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+        }
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct Measured {
     pub faults: Vec<FaultOutcome>,
     pub pool_peak_in_use: u32,
     pub pool_peak_size: u32,
+    /// What the server's own counters saw (`SHOW GLOBAL STATUS`), when sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerCounts>,
     /// Requests that kept their connection, as (worker, request number).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leaked: Vec<(u32, u64)>,
@@ -134,6 +137,75 @@ pub struct FaultOutcome {
     /// Workers that did not recover (or made no request) after the heal.
     #[serde(default)]
     pub not_recovered: u32,
+    /// From the fault taking effect to the end of the first failure blamed on it: how
+    /// soon the application heard.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde"
+    )]
+    pub first_error: Option<Duration>,
+    /// The longest any request overlapping the fault (or its grace) waited: for a
+    /// failure, its failing checkout or statement; for a success, the whole request.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde"
+    )]
+    pub longest_wait: Option<Duration>,
+}
+
+/// The server's side of the run, from its own counters; the harness's sessions are
+/// taken off where the counter is a current count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerCounts {
+    /// Most connections open at once besides the harness's, as sampled.
+    pub peak_connections: u64,
+    #[serde(with = "humantime_serde")]
+    pub peak_at: Duration,
+    /// `Threads_connected` at its highest sample, the harness's included.
+    pub peak_threads_connected: u64,
+    /// Connections opened during the run (`Connections`, summed across restarts), the
+    /// harness's own included.
+    pub connections_opened: u64,
+    /// `Aborted_clients` during the run: connections that ended without a proper close.
+    pub aborted_clients: u64,
+    /// `Aborted_connects` during the run: attempts that failed before a session began.
+    pub aborted_connects: u64,
+    /// `Max_used_connections` at its highest: the server's own high-water mark, which also
+    /// catches spikes between samples (the harness's included).
+    pub max_used_connections: u64,
+    pub samples: u64,
+}
+
+impl ServerCounts {
+    fn of(h: &History) -> Option<ServerCounts> {
+        let peak = h
+            .status
+            .iter()
+            .max_by_key(|s| (s.others(), std::cmp::Reverse(s.at)))?;
+        // A counter grows while the server runs and starts again from 0 after a restart:
+        // a drop is a restart, and what was counted since then is the new value.
+        let grown = |f: fn(&crate::history::StatusSample) -> u64| {
+            h.status
+                .windows(2)
+                .map(|w| {
+                    let (a, b) = (f(&w[0]), f(&w[1]));
+                    if b >= a { b - a } else { b }
+                })
+                .sum()
+        };
+        Some(ServerCounts {
+            peak_connections: peak.others(),
+            peak_at: peak.at,
+            peak_threads_connected: h.status.iter().map(|s| s.threads_connected).max()?,
+            connections_opened: grown(|s| s.connections),
+            aborted_clients: grown(|s| s.aborted_clients),
+            aborted_connects: grown(|s| s.aborted_connects),
+            max_used_connections: h.status.iter().map(|s| s.max_used_connections).max()?,
+            samples: h.status.len() as u64,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,6 +308,11 @@ impl Report {
             }
         };
         let recoveries = check::recoveries(h, e);
+        let ws = check::windows(h);
+        let blamed: Vec<(&str, &crate::history::OpRecord)> = h
+            .failures()
+            .filter_map(|o| Some((check::blame(o, &ws, e).window?.name.as_str(), o)))
+            .collect();
         let faults = h
             .faults
             .iter()
@@ -256,6 +333,28 @@ impl Report {
                     },
                     recovery: rec.and_then(|r| r.all_within()),
                     not_recovered: rec.map_or(0, |r| r.not_recovered() as u32),
+                    first_error: blamed
+                        .iter()
+                        .filter(|(w, _)| *w == f.name)
+                        .map(|(_, o)| o.end.saturating_sub(f.start))
+                        .min(),
+                    longest_wait: f
+                        .applied
+                        .then(|| {
+                            let until = f.healed.unwrap_or(h.workload_end) + e.grace;
+                            h.ops
+                                .iter()
+                                .filter(|o| o.end >= f.start && o.start <= until)
+                                .map(|o| {
+                                    if o.ok() {
+                                        o.end.saturating_sub(o.start)
+                                    } else {
+                                        check::waited(o)
+                                    }
+                                })
+                                .max()
+                        })
+                        .flatten(),
                 }
             })
             .collect();
@@ -282,6 +381,7 @@ impl Report {
             faults,
             pool_peak_in_use: h.samples.iter().map(|s| s.in_use()).max().unwrap_or(0),
             pool_peak_size: h.samples.iter().map(|s| s.size).max().unwrap_or(0),
+            server: ServerCounts::of(h),
             leaked: h
                 .ops
                 .iter()
@@ -341,5 +441,44 @@ impl Report {
         #[cfg(unix)]
         std::os::unix::fs::symlink(target, &latest)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Ending, Recorder, StatusSample};
+
+    #[test]
+    fn server_counts_add_up_across_a_restart() {
+        let mut h = Recorder::new().freeze(Ending::default());
+        let s =
+            |at: u64, threads: u64, harness: u64, connections: u64, aborted: u64| StatusSample {
+                at: Duration::from_millis(at),
+                threads_connected: threads,
+                connections,
+                aborted_clients: aborted,
+                aborted_connects: 0,
+                max_used_connections: threads.max(12),
+                harness,
+            };
+        assert_eq!(ServerCounts::of(&h), None);
+        // 100 -> 110 connections, a restart (counters from 0), then 0 -> 16 -> 20.
+        h.status = vec![
+            s(0, 5, 1, 100, 3),
+            s(200, 6, 1, 110, 4),
+            s(400, 2, 1, 0, 0),
+            s(600, 17, 1, 16, 0),
+            s(800, 9, 1, 20, 1),
+        ];
+        let c = ServerCounts::of(&h).unwrap();
+        assert_eq!(c.peak_connections, 16);
+        assert_eq!(c.peak_at, Duration::from_millis(600));
+        assert_eq!(c.peak_threads_connected, 17);
+        // 10 before the restart, the 16 counted since it, 4 more.
+        assert_eq!(c.connections_opened, 30);
+        assert_eq!(c.aborted_clients, 2);
+        assert_eq!(c.max_used_connections, 17);
+        assert_eq!(c.samples, 5);
     }
 }

@@ -48,6 +48,19 @@ pub fn human(r: &Report) -> String {
         "pool use  peak {} in use of {} open",
         m.pool_peak_in_use, m.pool_peak_size
     );
+    if let Some(c) = &m.server {
+        let _ = writeln!(
+            o,
+            "server saw peak {} connections besides the harness's (at {:.2}s; the pool's own peak: {} open), {} opened during the run, aborted {} clients / {} connects, Max_used_connections {} (harness included)",
+            c.peak_connections,
+            c.peak_at.as_secs_f64(),
+            m.pool_peak_size,
+            c.connections_opened,
+            c.aborted_clients,
+            c.aborted_connects,
+            c.max_used_connections
+        );
+    }
     if !s.lint.is_empty() {
         let _ = writeln!(o, "\nlint (before the run)");
         for l in &s.lint {
@@ -70,6 +83,15 @@ pub fn human(r: &Report) -> String {
                 (None, 0) => String::new(),
                 (None, k) => format!(", {k} worker(s) did not recover"),
             };
+            let timing = match (f.first_error, f.longest_wait) {
+                (Some(e), Some(w)) => format!(
+                    ", first error after {:.2}s, longest wait {:.2}s",
+                    e.as_secs_f64(),
+                    w.as_secs_f64()
+                ),
+                (None, Some(w)) => format!(", longest wait {:.2}s", w.as_secs_f64()),
+                _ => String::new(),
+            };
             let late = match f.planned {
                 Some(p) if f.start > p + crate::check::LATE => {
                     format!(" (planned {:.2}s: late)", p.as_secs_f64())
@@ -78,11 +100,12 @@ pub fn human(r: &Report) -> String {
             };
             let _ = writeln!(
                 o,
-                "  {:<16} at {:.2}s{late}, {}{}: {}",
+                "  {:<16} at {:.2}s{late}, {}{}{}: {}",
                 f.name,
                 f.start.as_secs_f64(),
                 healed,
                 recovery,
+                timing,
                 f.detail
             );
             if !f.evidence.is_empty() {

@@ -13,10 +13,10 @@ use crate::check;
 use crate::client::{ClientKind, ClientSpec};
 use crate::error::Error;
 use crate::fault::{FaultCx, HarnessSessions, NetPath};
-use crate::history::{Ending, FinalRead, PoolSample, Recorder, Session};
+use crate::history::{Ending, FinalRead, PoolSample, Recorder, Session, StatusSample};
 use crate::lint;
 use crate::nemesis::Nemesis;
-use crate::pool::{Pool, PoolSpec};
+use crate::pool::{Pool, PoolSpec, Transport};
 use crate::proxy::ProxyServer;
 use crate::proxy::client::Client;
 use crate::report::{Context, Report};
@@ -110,6 +110,33 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         None => server.app(),
     };
 
+    // Faults that begin before the pool is built are applied now, so the pool is created
+    // while the server is unreachable; they start the run's clock. Without one the clock
+    // starts after the pool is built, as always.
+    let gate = Gate::new();
+    let harness_sessions = HarnessSessions::default();
+    let fault_cx = FaultCx {
+        server: server.clone(),
+        app_user: app.user.clone(),
+        gate: gate.clone(),
+        net: net.as_ref().map(|n| n.path.clone()),
+        harness_sessions: harness_sessions.clone(),
+    };
+    let (early_plan, plan): (Vec<_>, Vec<_>) = schedule::plan(&suite.faults, seed)
+        .into_iter()
+        .partition(|p| p.before_pool);
+    let early_recorder = (!early_plan.is_empty()).then(Recorder::new);
+    let mut early = Vec::new();
+    if let Some(recorder) = &early_recorder {
+        let nemesis = Nemesis {
+            cx: fault_cx.clone(),
+            recorder: recorder.clone(),
+        };
+        for p in early_plan {
+            early.push(nemesis.begin(p).await);
+        }
+    }
+
     // A client in another process (an adapter) speaks for itself: its settings are read
     // back from the live pool, and the keys it never read are reported.
     let mut adapter_lints = Vec::new();
@@ -117,7 +144,21 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     // An in-process client describes itself in its own words, read back from it.
     let mut described = None;
     let mut adapter_words = None;
+    let socket = match suite.transport {
+        Transport::Tcp => None,
+        Transport::Socket => Some(server.app_socket().ok_or_else(|| {
+            Error::Harness(format!(
+                "[pool] transport = \"socket\": the {} backend has no unix socket for the application",
+                server.backend()
+            ))
+        })?),
+    };
     let (pool, configured): (Arc<dyn Pool>, Option<PoolSpec>) = match (opts.pool, &suite.client) {
+        (Some(_), _) if socket.is_some() => {
+            return Err(Error::Harness(
+                "[pool] transport = \"socket\" is for the pool goneaway builds; your pool factory is handed a TCP address (ConnectInfo)".into(),
+            ));
+        }
         (Some(factory), _) => (factory(app.clone()).await.map_err(Error::Pool)?, None),
         (
             None,
@@ -146,7 +187,11 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
                 .pool
                 .clone()
                 .unwrap_or_else(|| PoolSpec::sqlx(None, None, None, None, None, None));
-            let pool = crate::pool::sqlx::build(&spec, app.options()).map_err(Error::Pool)?;
+            let options = match &socket {
+                Some(path) => app.options().socket(path),
+                None => app.options(),
+            };
+            let pool = crate::pool::sqlx::build(&spec, options).map_err(Error::Pool)?;
             (Arc::new(pool), Some(spec))
         }
     };
@@ -160,6 +205,9 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let pool_desc = match described {
         Some(d) => d,
         None => match (&configured, &actual) {
+            (Some(c), _) if socket.is_some() => {
+                format!("{c} (built by goneaway, over the unix socket)")
+            }
             (Some(c), _) => format!("{c} (built by goneaway)"),
             (None, Some(a)) if adapter_client.is_some() => format!(
                 "{} ({}, settings read back from the live pool)",
@@ -175,8 +223,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     let setup = setup_start.elapsed();
 
-    let recorder = Recorder::new();
-    let gate = Gate::new();
+    let recorder = early_recorder.unwrap_or_default();
     let ids = IdSpace {
         run: (seed % 9_000) as i64 + 1,
         table: server.writes_table().into(),
@@ -187,18 +234,10 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     let until = CancellationToken::new();
     let deadline_cancel = opts.cancel.child_token();
-    let harness_sessions = HarnessSessions::default();
     let nemesis = Nemesis {
-        cx: FaultCx {
-            server: server.clone(),
-            app_user: app.user.clone(),
-            gate: gate.clone(),
-            net: net.as_ref().map(|n| n.path.clone()),
-            harness_sessions: harness_sessions.clone(),
-        },
+        cx: fault_cx,
         recorder: recorder.clone(),
     };
-    let plan = schedule::plan(&suite.faults, seed);
     let sampler = {
         let (pool, recorder, until) = (pool.clone(), recorder.clone(), until.clone());
         let deadline_cancel = deadline_cancel.clone();
@@ -251,7 +290,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             until.cancel();
             leaked
         },
-        nemesis.run(plan, deadline_cancel.clone(), until.clone()),
+        nemesis.run(plan, early, deadline_cancel.clone(), until.clone()),
     );
     sampler.abort();
     sessions.abort();
@@ -509,13 +548,13 @@ async fn sample_sessions(
             sqlx::query_as::<_, (i64, Option<String>, Option<String>, u64)>(sqlx::AssertSqlSafe(
                 sql,
             ))
-            .fetch_all(c),
+            .fetch_all(&mut *c),
         )
         .await;
         match rows {
             Ok(Ok(rows)) => {
                 let total = rows.len() as u32 + 1;
-                let sessions = rows
+                let sessions: Vec<Session> = rows
                     .into_iter()
                     .filter(|(id, u, _, _)| {
                         u.as_deref() == Some(user.as_str()) && !own.contains(*id)
@@ -526,7 +565,14 @@ async fn sample_sessions(
                         idle_ms: ms,
                     })
                     .collect();
+                let harness = u64::from(total) - sessions.len() as u64;
                 recorder.sessions(sessions, total);
+                // Right after the list, on the same connection: the counters then describe
+                // (nearly) the same moment, so the harness's share can be taken off.
+                match tokio::time::timeout(STEP, server_status(c, harness)).await {
+                    Ok(Ok(sample)) => recorder.status(sample),
+                    Ok(Err(_)) | Err(_) => conn = None,
+                }
             }
             Ok(Err(e)) => {
                 if millis && e.to_string().contains("TIME_MS") {
@@ -538,4 +584,32 @@ async fn sample_sessions(
             Err(_) => conn = None,
         }
     }
+}
+
+/// The server's connection counters (`SHOW GLOBAL STATUS`); `harness` is how many of the
+/// open connections are the harness's own.
+async fn server_status(
+    conn: &mut sqlx::mysql::MySqlConnection,
+    harness: u64,
+) -> Result<StatusSample, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Connections', 'Aborted_clients', 'Aborted_connects', 'Max_used_connections')",
+    )
+    .fetch_all(conn)
+    .await?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(StatusSample {
+        at: Duration::ZERO,
+        threads_connected: get("Threads_connected"),
+        connections: get("Connections"),
+        aborted_clients: get("Aborted_clients"),
+        aborted_connects: get("Aborted_connects"),
+        max_used_connections: get("Max_used_connections"),
+        harness,
+    })
 }

@@ -27,6 +27,9 @@ pub struct FaultSpec {
     /// `effect = "none"`: a control that must touch nothing (a quiet spell under the old
     /// setting, say).
     pub expect_no_effect: bool,
+    /// In force before the pool is built (`before_pool = true`): the pool is created
+    /// while the server is unreachable.
+    pub before_pool: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +65,8 @@ pub struct Planned {
     pub fault: Fault,
     pub at: Duration,
     pub lasts: Lasts,
+    /// Applied before the pool is built (see [`FaultSpec::before_pool`]).
+    pub before_pool: bool,
 }
 
 /// Expand repeats and draw jitter; sorted by time.
@@ -87,6 +92,7 @@ pub fn plan(faults: &[FaultSpec], seed: u64) -> Vec<Planned> {
                 fault: f.fault.clone(),
                 at: base + jitter,
                 lasts: f.lasts,
+                before_pool: f.before_pool,
             });
         }
     }
@@ -112,6 +118,7 @@ mod tests {
             jitter: Duration::from_millis(jitter),
             tolerate: BTreeSet::new(),
             expect_no_effect: false,
+            before_pool: false,
         }
     }
 

@@ -216,6 +216,11 @@ pub trait Server: Send + Sync + fmt::Debug {
     fn app(&self) -> ConnectInfo;
     /// How the harness connects for admin SQL (KILL, SET GLOBAL, the final read).
     fn admin(&self) -> ConnectInfo;
+    /// The server's unix socket, when the application may connect through it (the
+    /// process backend: the harness owns the server and its socket).
+    fn app_socket(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Whether [`Server::act`] can do `action` here ([`BackendKind::supports`] says why not).
     fn supports(&self, action: Action) -> bool {
         self.backend().supports(action).is_supported()

@@ -57,6 +57,21 @@ builtin![
     "hikaricp-kill-idle",
     "hikaricp-server-restart",
     "hikaricp-blackhole-socket-timeout",
+    "restart-connection-storm",
+    "restart-connection-storm-bounded",
+    "held-across-wait-timeout",
+    "held-across-wait-short",
+    "sqlalchemy-held-across-wait-timeout",
+    "sqlalchemy-held-across-wait-short",
+    "db-down-fail-fast",
+    "db-down-no-timeouts",
+    "db-down-at-start",
+    "db-down-at-start-no-timeouts",
+    "handshake-blackhole",
+    "handshake-blackhole-no-timeouts",
+    "idle-expiry-stale-pool-socket",
+    "kill-idle-socket",
+    "server-restart-socket",
 ];
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -22,10 +22,10 @@ use crate::check::{Expect, Expected};
 use crate::fault::{Fault, KillTarget};
 use crate::history::Lasts;
 use crate::history::{ErrorClass, OpKind};
-use crate::pool::{PoolSpec, Vocabulary};
+use crate::pool::{PoolSpec, Transport, Vocabulary};
 use crate::schedule::{FaultSpec, Repeat};
 use crate::server::{BackendKind, ServerSpec};
-use crate::workload::WorkloadSpec;
+use crate::workload::{MAX_STEPS, RequestSpec, Step, WorkloadSpec};
 
 pub use builtin::{BUILTIN, builtin_names};
 use raw::{RawFault, RawPool, RawSuite, S};
@@ -48,6 +48,8 @@ pub struct Suite {
     pub client: Option<crate::client::ClientSpec>,
     /// A proxy between pool and server: `[proxy]`, or implied by a network fault.
     pub proxy: Option<ProxySpec>,
+    /// How goneaway's own pool reaches the server: TCP, or the process backend's socket.
+    pub transport: Transport,
     pub workload: WorkloadSpec,
     pub faults: Vec<FaultSpec>,
     pub expect: Expect,
@@ -166,6 +168,15 @@ impl Suite {
                 message: "--backend external needs `url` in [server]".into(),
             });
         }
+        if self.transport == Transport::Socket && backend != BackendKind::Process {
+            return Err(SuiteError {
+                origin: self.origin.clone(),
+                position: None,
+                message: format!(
+                    "[pool] transport = \"socket\" needs the process backend (the harness owns that server's unix socket), not {backend}"
+                ),
+            });
+        }
         self.server.backend = backend;
         for f in &self.faults {
             if let Some(why) = f.fault.unsupported_on(backend) {
@@ -275,6 +286,25 @@ impl Cx<'_> {
             ));
         };
         let workload = self.workload(raw_workload)?;
+        // sqlx, mysql_async and the SQLAlchemy adapters know `begin`/`commit`/`rollback`; a user's adapter must
+        // too (see *Adapter protocol*). The Go, Node and Java adapters do not yet: refuse
+        // rather than run something other than what the suite says.
+        if let (Some(c), Some(steps)) = (&client, &raw_workload.get_ref().steps)
+            && matches!(
+                c.kind,
+                crate::client::ClientKind::GoDatabaseSql
+                    | crate::client::ClientKind::NodeMysql
+                    | crate::client::ClientKind::Hikaricp
+            )
+        {
+            return Err(self.err(
+                steps,
+                format!(
+                    "[workload] steps: the {} adapter has no multi-statement requests yet (begin/commit); use `mix`, goneaway's own pool or a SQLAlchemy client",
+                    c.kind.mode()
+                ),
+            ));
+        }
         let mut faults = Vec::new();
         for f in &raw.faults {
             faults.push(self.fault(f, &server, &workload)?);
@@ -307,11 +337,21 @@ impl Cx<'_> {
                 .any(|f| f.fault.needs_proxy())
                 .then(ProxySpec::default),
         };
-        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref())
-            && let Err(e) = crate::proxy::client::Client::new(url.get_ref())
-        {
-            return Err(self.err(url, format!("[proxy] url: {e}")));
+        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref()) {
+            if let Err(e) = crate::proxy::client::Client::new(url.get_ref()) {
+                return Err(self.err(url, format!("[proxy] url: {e}")));
+            }
+            // Only goneaway's own proxy tells new connections from established ones.
+            if let Some(c) = raw.faults.iter().find_map(|f| {
+                f.get_ref()
+                    .connections
+                    .as_ref()
+                    .filter(|c| c.get_ref() != "all")
+            }) {
+                return Err(self.err(c, "`connections` is goneaway's extension to the Toxiproxy API: a real Toxiproxy (`[proxy] url`) acts on every connection; remove `url` to use the embedded proxy"));
+            }
         }
+        let transport = self.transport(&raw, &server, proxy.is_some())?;
         let Some(raw_expect) = &raw.expect else {
             return Err(self.missing(
                 None,
@@ -338,10 +378,46 @@ impl Cx<'_> {
             pool,
             client,
             proxy,
+            transport,
             workload,
             faults,
             expect,
         })
+    }
+
+    /// `[pool] transport`: the socket is the process backend's own, and the pool reaches
+    /// it directly (no proxy can stand between) with goneaway's own pool (an adapter is
+    /// handed a host and a port).
+    fn transport(&self, raw: &RawSuite, server: &ServerSpec, proxied: bool) -> R<Transport> {
+        let Some(t) = raw
+            .pool
+            .as_ref()
+            .and_then(|p| p.get_ref().transport.as_ref())
+        else {
+            return Ok(Transport::Tcp);
+        };
+        match t.get_ref().as_str() {
+            "tcp" => Ok(Transport::Tcp),
+            "socket" => {
+                let why = if server.backend != BackendKind::Process {
+                    Some(format!("the {} backend has no socket the harness owns; use backend = \"process\"", server.backend))
+                } else if proxied {
+                    Some("network faults need the proxy, which speaks TCP; use server faults (idle, kill, restart, crash, pause) with the socket".to_string())
+                } else if raw.client.is_some() {
+                    Some("a [client] (an adapter, mysql_async) is handed a host and port; the socket is for goneaway's own sqlx pool".to_string())
+                } else {
+                    None
+                };
+                match why {
+                    Some(why) => Err(self.err(t, format!("[pool] transport = \"socket\": {why}"))),
+                    None => Ok(Transport::Socket),
+                }
+            }
+            other => Err(self.err(
+                t,
+                format!("[pool] transport `{other}`: expected \"tcp\" or \"socket\" (the process backend's unix socket)"),
+            )),
+        }
     }
 
     fn server(&self, raw: &raw::RawServer) -> R<ServerSpec> {
@@ -612,7 +688,58 @@ impl Cx<'_> {
             spec.mix = weights;
         }
         self.sleep(raw, &spec)?;
+        spec.request = self.request(raw, &spec)?;
         Ok(spec)
+    }
+
+    /// `steps` (and `transaction`): one request holding its connection across several
+    /// statements and waits. It replaces `mix`, so the two cannot be combined.
+    fn request(&self, raw: &S<raw::RawWorkload>, spec: &WorkloadSpec) -> R<Option<RequestSpec>> {
+        let w = raw.get_ref();
+        let Some(list) = &w.steps else {
+            if let Some(t) = &w.transaction {
+                return Err(self.err(t, "[workload] transaction applies to `steps`, and there are none; add `steps = [\"select\", \"wait 3s\", \"insert\"]` or remove `transaction`"));
+            }
+            return Ok(None);
+        };
+        if let Some(mix) = &w.mix {
+            return Err(self.err(mix, "[workload] `mix` and `steps` both say what a request does; keep one (`steps` is one request of several statements on one checkout)"));
+        }
+        if let Some(sleep) = &w.sleep {
+            return Err(self.err(sleep, "[workload] `sleep` is for the mix's sleep operation; with `steps`, write the step as `\"sleep 1s\"`"));
+        }
+        if list.get_ref().is_empty() || list.get_ref().len() > MAX_STEPS {
+            return Err(self.err(
+                list,
+                format!("[workload] steps must list 1 to {MAX_STEPS} steps"),
+            ));
+        }
+        let mut steps = Vec::new();
+        for s in list.get_ref() {
+            let step: Step = s
+                .get_ref()
+                .parse()
+                .map_err(|e: String| self.err(s, format!("[workload] steps: {e}")))?;
+            steps.push(step);
+        }
+        if steps.iter().all(|s| matches!(s, Step::Wait(_))) {
+            return Err(self.err(list, "[workload] steps only wait: a request must run at least one statement on the connection it holds"));
+        }
+        let request = RequestSpec {
+            steps,
+            transaction: w.transaction.as_ref().is_some_and(|t| *t.get_ref()),
+        };
+        if request.waits() >= spec.duration {
+            return Err(self.err(
+                list,
+                format!(
+                    "[workload] one request waits and sleeps {} in all but the workload lasts {}: a worker would spend the whole run in one request; make the steps shorter than `duration`",
+                    humantime::format_duration(request.waits()),
+                    humantime::format_duration(spec.duration)
+                ),
+            ));
+        }
+        Ok(Some(request))
     }
 
     /// A `sleep` operation must be able to do what the suite says. Absurd values are
@@ -657,14 +784,39 @@ impl Cx<'_> {
                 ),
             ));
         };
-        let Some(raw_at) = &raw.at else {
-            return Err(self.missing(
-                Some(f.span()),
-                "missing `at` in [[fault]]; add `at = \"2s\"` (when it starts, from the workload's start)",
-            ));
-        };
+        let before_pool = raw.before_pool.as_ref().is_some_and(|b| *b.get_ref());
         let kind = raw_kind.get_ref().as_str();
-        let at = raw_at.get_ref().0;
+        let at = match (&raw.at, before_pool) {
+            (Some(at), false) => at.get_ref().0,
+            (None, false) => {
+                return Err(self.missing(
+                    Some(f.span()),
+                    "missing `at` in [[fault]]; add `at = \"2s\"` (when it starts, from the workload's start)",
+                ));
+            }
+            (None, true) => Duration::ZERO,
+            (Some(at), true) => {
+                if !at.get_ref().0.is_zero() {
+                    return Err(self.err(at, "a fault with `before_pool = true` starts before the pool is built, at 0s; remove `at`"));
+                }
+                Duration::ZERO
+            }
+        };
+        if before_pool {
+            let b = raw.before_pool.as_ref().expect("set");
+            if matches!(kind, "idle" | "kill") {
+                return Err(self.err(b, format!("`before_pool`: a `{kind}` before the pool exists has nothing to act on; use it with a fault that makes the server unreachable (cut, blackhole, crash, restart, pause)")));
+            }
+            if raw.repeat.is_some() || raw.jitter.is_some() {
+                return Err(self.err(
+                    b,
+                    "`before_pool` is one occurrence at 0s: remove `repeat` and `jitter`",
+                ));
+            }
+            if raw.duration.is_none() {
+                return Err(self.err(b, "`before_pool` needs `duration`: how long the server stays unreachable after the pool is built"));
+            }
+        }
         let duration = raw.duration.as_ref().map(|d| d.get_ref().0);
         let no = |field: &str, present: bool, at: usize| -> R<()> {
             if present {
@@ -832,6 +984,10 @@ impl Cx<'_> {
                     raw.attributes.as_ref().map(|s| s.span().start),
                 ),
                 ("toxicity", raw.toxicity.as_ref().map(|s| s.span().start)),
+                (
+                    "connections",
+                    raw.connections.as_ref().map(|s| s.span().start),
+                ),
             ];
             for (field, at) in toxic_params {
                 if let Some(at) = at {
@@ -918,11 +1074,12 @@ impl Cx<'_> {
             jitter,
             tolerate,
             expect_no_effect,
+            before_pool,
         };
         let last_heal = spec.latest_heal();
         if last_heal >= workload.duration {
-            return Err(self.err(
-                raw_at,
+            return Err(self.err_at(
+                Some(raw.at.as_ref().map_or(f.span().start, |a| a.span().start)),
                 format!(
                     "fault `{}` may last until {} but the workload ends at {}; nothing would show whether the pool recovered (lengthen [workload] duration)",
                     spec.name,
@@ -1019,10 +1176,23 @@ impl Cx<'_> {
                 return Err(self.err(raw_kind, format!("fault kind `{kind}` needs `attributes = {{ {attr} = ... }}` (Toxiproxy's units)")));
             }
         }
+        let connections = match &raw.connections {
+            None => crate::proxy::toxic::Scope::All,
+            Some(c) => crate::proxy::toxic::Scope::parse(c.get_ref()).ok_or_else(|| {
+                self.err(
+                    c,
+                    format!(
+                        "connections `{}`: expected all, new (only connections opened while the fault lasts: a server that accepts TCP and never speaks) or established (only those already open)",
+                        c.get_ref()
+                    ),
+                )
+            })?,
+        };
         Ok(Fault::Toxic {
             kind: toxic,
             streams,
             toxicity,
+            connections,
         })
     }
 
@@ -1097,6 +1267,18 @@ impl Cx<'_> {
         let mut failing = BTreeSet::new();
         if let Some(list) = &e.failing {
             for c in list.get_ref() {
+                if c.get_ref() == "server-connections" && e.max_server_connections.is_none() {
+                    return Err(self.err(
+                        c,
+                        "[expect] failing: `server-connections` runs only with `max_server_connections = N` in [expect]; add it",
+                    ));
+                }
+                if c.get_ref() == "fail-within" && e.fail_within.is_none() {
+                    return Err(self.err(
+                        c,
+                        "[expect] failing: `fail-within` runs only with `fail_within = \"2s\"` in [expect]; add it",
+                    ));
+                }
                 if !crate::check::CHECKS.contains(&c.get_ref().as_str()) {
                     return Err(self.err(
                         c,
@@ -1124,6 +1306,24 @@ impl Cx<'_> {
             }
             t => t.as_ref().map(|t| *t.get_ref()),
         };
+        let max_server_connections = match &e.max_server_connections {
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(self.err(
+                    n,
+                    "[expect] max_server_connections must be at least 1 (the most connections the server may see from the application, the harness's own not counted)",
+                ));
+            }
+            n => n.as_ref().map(|n| *n.get_ref()),
+        };
+        let fail_within = match &e.fail_within {
+            Some(d) if d.get_ref().0.is_zero() => {
+                return Err(self.err(
+                    d,
+                    "[expect] fail_within must be more than 0: how long a failing checkout or statement may take to fail",
+                ));
+            }
+            d => d.as_ref().map(|d| d.get_ref().0),
+        };
         Ok(Expect {
             verdict,
             errors,
@@ -1139,6 +1339,8 @@ impl Cx<'_> {
             failing,
             per_fault: BTreeMap::new(),
             no_effect: BTreeSet::new(),
+            max_server_connections,
+            fail_within,
         })
     }
 }

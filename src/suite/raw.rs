@@ -79,6 +79,8 @@ pub struct RawPool {
     pub conn_ttl: Option<S<Dur>>,
     pub reset_connection: Option<S<bool>>,
     pub tcp_keepalive: Option<S<Dur>>,
+    /// `tcp` (default) or `socket` (the process backend's unix socket).
+    pub transport: Option<S<String>>,
 }
 
 /// `[client]`: which client is under test (default: sqlx). See `suite::client`.
@@ -105,6 +107,9 @@ pub struct RawWorkload {
     pub mix: Option<S<BTreeMap<String, u32>>>,
     pub sleep: Option<S<Dur>>,
     pub leak_every: Option<S<u64>>,
+    /// A request of several steps on one checkout, instead of `mix`.
+    pub steps: Option<S<Vec<S<String>>>>,
+    pub transaction: Option<S<bool>>,
 }
 
 /// One `[[fault]]`. Flat on purpose: which parameters a kind takes is checked after
@@ -122,6 +127,8 @@ pub struct RawFault {
     pub tolerate: Option<S<Vec<S<String>>>>,
     /// `"none"`: a control that must touch nothing.
     pub effect: Option<S<String>>,
+    /// In force before the pool is built: the pool is created while it lasts.
+    pub before_pool: Option<S<bool>>,
     // Kind-specific parameters.
     pub target: Option<S<String>>,
     pub variable: Option<S<String>>,
@@ -130,6 +137,8 @@ pub struct RawFault {
     pub stream: Option<S<String>>,
     pub attributes: Option<S<toml::Table>>,
     pub toxicity: Option<S<f64>>,
+    /// `all` (default), `new` (opened while it lasts) or `established` (already open).
+    pub connections: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +159,8 @@ pub struct RawExpect {
     pub min_throughput: Option<S<f64>>,
     pub windows: Option<S<BTreeMap<String, Vec<S<String>>>>>,
     pub failing: Option<S<Vec<S<String>>>>,
+    pub max_server_connections: Option<S<u64>>,
+    pub fail_within: Option<S<Dur>>,
 }
 
 /// A humantime duration written as a string: "500ms", "2s", "1h 30m".

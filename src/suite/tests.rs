@@ -663,3 +663,138 @@ mod mutations {
         }
     }
 }
+
+/// `[workload] steps`: one request of several statements and waits on one checkout.
+#[test]
+fn steps_are_checked_step_by_step() {
+    let with = |workload: &str| MINIMAL.replace("duration = \"5s\"", workload);
+    let s = parse(&with(
+        "duration = \"5s\"\nsteps = [\"select\", \"wait 3s\", \"insert\"]\ntransaction = true",
+    ))
+    .unwrap();
+    let r = s.workload.request.unwrap();
+    assert!(r.transaction);
+    assert_eq!(
+        r.steps,
+        vec![
+            Step::Select,
+            Step::Wait(Duration::from_secs(3)),
+            Step::Insert
+        ]
+    );
+
+    let e = err(&with("duration = \"5s\"\nsteps = [\"select\", \"nap 3s\"]"));
+    assert!(
+        e.starts_with("t.toml:5:20: [workload] steps: unknown step `nap 3s`"),
+        "{e}"
+    );
+    let e = err(&with("duration = \"5s\"\nsteps = [\"wait 3 parsecs\"]"));
+    assert!(e.contains("invalid duration"), "{e}");
+    let e = err(&with("duration = \"5s\"\nsteps = [\"wait 3s\"]"));
+    assert!(e.contains("only wait"), "{e}");
+    let e = err(&with(
+        "duration = \"5s\"\nsteps = [\"select\", \"wait 5s\"]",
+    ));
+    assert!(e.contains("whole run in one request"), "{e}");
+    let e = err(&with("duration = \"5s\"\nsteps = []"));
+    assert!(e.contains("1 to 16 steps"), "{e}");
+    let e = err(&with(
+        "duration = \"5s\"\nsteps = [\"select\"]\nmix = { ping = 1 }",
+    ));
+    assert!(e.contains("`mix` and `steps` both"), "{e}");
+    let e = err(&with("duration = \"5s\"\ntransaction = true"));
+    assert!(
+        e.starts_with("t.toml:5:15: [workload] transaction applies to `steps`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn new_expectations_and_fault_options_are_checked() {
+    let expect = |extra: &str| MINIMAL.replace("verdict = \"valid\"", extra);
+    let s = parse(&expect(
+        "verdict = \"valid\"\nmax_server_connections = 8\nfail_within = \"1500ms\"",
+    ))
+    .unwrap();
+    assert_eq!(s.expect.max_server_connections, Some(8));
+    assert_eq!(s.expect.fail_within, Some(Duration::from_millis(1500)));
+    let e = err(&expect("verdict = \"valid\"\nmax_server_connections = 0"));
+    assert!(e.contains("at least 1"), "{e}");
+    let e = err(&expect(
+        "verdict = \"invalid\"\nfailing = [\"fail-within\"]",
+    ));
+    assert!(e.contains("runs only with `fail_within"), "{e}");
+    let e = err(&expect(
+        "verdict = \"invalid\"\nfailing = [\"server-connections\"]",
+    ));
+    assert!(e.contains("runs only with `max_server_connections"), "{e}");
+
+    // A fault before the pool is built: no `at`, one occurrence, something to act on.
+    let s = parse(&format!(
+        "{MINIMAL}\n[[fault]]\nkind = \"cut\"\nbefore_pool = true\nduration = \"2s\"\n"
+    ))
+    .unwrap();
+    assert!(s.faults[0].before_pool && s.faults[0].at.is_zero());
+    let e = err(&format!(
+        "{MINIMAL}\n[[fault]]\nkind = \"cut\"\nbefore_pool = true\nat = \"1s\"\nduration = \"2s\"\n"
+    ));
+    assert!(e.contains("remove `at`"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[[fault]]\nkind = \"kill\"\nbefore_pool = true\n"
+    ));
+    assert!(e.contains("nothing to act on"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[[fault]]\nkind = \"cut\"\nbefore_pool = true\n"
+    ));
+    assert!(e.contains("needs `duration`"), "{e}");
+
+    // The black hole in the handshake: only the embedded proxy can tell connections apart.
+    let hole =
+        "[[fault]]\nkind = \"blackhole\"\nat = \"1s\"\nduration = \"2s\"\nconnections = \"new\"\n";
+    let s = parse(&format!("{MINIMAL}\n{hole}")).unwrap();
+    assert!(matches!(
+        s.faults[0].fault,
+        Fault::Toxic {
+            connections: crate::proxy::toxic::Scope::New,
+            ..
+        }
+    ));
+    let e = err(&format!(
+        "{MINIMAL}\n{}",
+        hole.replace("\"new\"", "\"fresh\"")
+    ));
+    assert!(e.contains("expected all, new"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[proxy]\nurl = \"http://127.0.0.1:8474\"\n{hole}"
+    ));
+    assert!(e.contains("goneaway's extension"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[[fault]]\nkind = \"cut\"\nat = \"1s\"\nduration = \"2s\"\nconnections = \"new\"\n"
+    ));
+    assert!(
+        e.contains("`connections` is not a parameter of fault kind `cut`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_socket_transport_is_for_the_process_backend_and_our_own_pool() {
+    let pool = |t: &str| format!("{MINIMAL}\n[pool]\ntransport = \"{t}\"\n");
+    assert_eq!(parse(&pool("socket")).unwrap().transport, Transport::Socket);
+    assert_eq!(parse(MINIMAL).unwrap().transport, Transport::Tcp);
+    let e = err(&pool("pipe"));
+    assert!(e.starts_with("t.toml:9:13: [pool] transport `pipe`"), "{e}");
+    let e = err(&format!(
+        "{}[[fault]]\nkind = \"cut\"\nat = \"1s\"\nduration = \"1s\"\n",
+        pool("socket")
+    ));
+    assert!(e.contains("network faults need the proxy"), "{e}");
+    let e = err(&pool("socket").replace(
+        "[workload]",
+        "[server]\nbackend = \"external\"\nurl = \"mysql://u:p@127.0.0.1:3306/d\"\n[workload]",
+    ));
+    assert!(e.contains("the external backend has no socket"), "{e}");
+    let s = parse(&pool("socket")).unwrap();
+    let e = s.with_backend(BackendKind::Docker).unwrap_err().to_string();
+    assert!(e.contains("needs the process backend"), "{e}");
+}

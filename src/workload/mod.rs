@@ -39,6 +39,88 @@ pub struct WorkloadSpec {
     pub sleep: Duration,
     /// Every n-th request of each worker never gives its connection back.
     pub leak_every: Option<u64>,
+    /// Requests of several steps on one checkout instead of one operation from `mix`.
+    pub request: Option<RequestSpec>,
+}
+
+/// A request that holds one connection across several statements and waits (`[workload]
+/// steps`): check out, select, call something slow, insert, commit, give it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestSpec {
+    pub steps: Vec<Step>,
+    /// `BEGIN` before the first step and `COMMIT` after the last, on the same connection.
+    pub transaction: bool,
+}
+
+/// The most steps one request may have (each insert of a request needs its own id).
+pub const MAX_STEPS: usize = 16;
+
+/// One step of a [`RequestSpec`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    Ping,
+    Select,
+    Insert,
+    /// `SELECT SLEEP`: busy on the server.
+    Sleep(Duration),
+    /// The application does something else (an HTTP call, an upload) while it holds the
+    /// connection: idle on the server, checked out in the pool.
+    Wait(Duration),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Ping => f.write_str("ping"),
+            Step::Select => f.write_str("select"),
+            Step::Insert => f.write_str("insert"),
+            Step::Sleep(d) => write!(f, "sleep {}", humantime::format_duration(*d)),
+            Step::Wait(d) => write!(f, "wait {}", humantime::format_duration(*d)),
+        }
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Step, String> {
+        let s = s.trim();
+        let (word, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+        let rest = rest.trim();
+        let duration = |d: &str| -> Result<Duration, String> {
+            let d = humantime::parse_duration(d).map_err(|e| {
+                format!("`{s}`: invalid duration \"{d}\" ({e}); write it like \"3s\"")
+            })?;
+            if d.is_zero() || d > Duration::from_secs(3600) {
+                return Err(format!(
+                    "`{s}`: a step's duration must be above 0 and at most 1h"
+                ));
+            }
+            Ok(d)
+        };
+        match (word, rest) {
+            ("ping", "") => Ok(Step::Ping),
+            ("select", "") => Ok(Step::Select),
+            ("insert", "") => Ok(Step::Insert),
+            ("sleep", d) if !d.is_empty() => Ok(Step::Sleep(duration(d)?)),
+            ("wait", d) if !d.is_empty() => Ok(Step::Wait(duration(d)?)),
+            _ => Err(format!(
+                "unknown step `{s}`; a step is `ping`, `select`, `insert`, `sleep <duration>` (SELECT SLEEP on the server) or `wait <duration>` (the application busy elsewhere, holding the connection)"
+            )),
+        }
+    }
+}
+
+impl RequestSpec {
+    /// The longest a request can take besides its statements' own time.
+    pub fn waits(&self) -> Duration {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Wait(d) | Step::Sleep(d) => *d,
+                _ => Duration::ZERO,
+            })
+            .sum()
+    }
 }
 
 impl Default for WorkloadSpec {
@@ -60,6 +142,7 @@ impl Default for WorkloadSpec {
             ]),
             sleep: Duration::from_secs(1),
             leak_every: None,
+            request: None,
         }
     }
 }
@@ -189,7 +272,10 @@ impl Shared {
             if self.spec.requests.is_some_and(|max| n > max) {
                 return;
             }
-            let kind = pick(&self.spec.mix, total, &mut rng);
+            let kind = match self.spec.request {
+                Some(_) => OpKind::Request,
+                None => pick(&self.spec.mix, total, &mut rng),
+            };
             let leak = self
                 .spec
                 .leak_every
@@ -232,20 +318,26 @@ impl Shared {
                 worker,
             },
             OpKind::Sleep => Statement::Sleep(self.spec.sleep),
+            // Its steps are run below; a ping stands in for "one statement".
+            OpKind::Request => Statement::Ping,
         };
-        let inserted = match &statement {
+        let mut inserted = match &statement {
             Statement::Insert { id, .. } | Statement::Transaction { id, .. } => vec![*id],
             _ => vec![],
         };
+        let mut failed_step = None;
+        // How long the checkout or statement that failed had been running.
+        let mut waited = Duration::ZERO;
         let mut held: Vec<Box<dyn Conn>> = Vec::new();
         let mut outcome: Result<(), (Phase, OpError)> = Ok(());
         for c in 0..self.spec.checkouts_per_request {
-            match bounded(self.spec.op_timeout, self.pool.acquire()).await {
+            match bounded(self.spec.op_timeout, self.pool.acquire(), &mut waited).await {
                 Ok(mut conn) => {
                     // Extra checkouts stand for a before_request hook touching the database.
                     if c + 1 < self.spec.checkouts_per_request
                         && let Err(e) =
-                            bounded(self.spec.op_timeout, conn.run(Statement::Ping)).await
+                            bounded(self.spec.op_timeout, conn.run(Statement::Ping), &mut waited)
+                                .await
                     {
                         outcome = Err((Phase::Query, e));
                         break;
@@ -258,7 +350,22 @@ impl Shared {
                 }
             }
         }
-        if outcome.is_ok() {
+        if outcome.is_ok()
+            && let Some(request) = &self.spec.request
+        {
+            let conn = held.last_mut().expect("at least one checkout per request");
+            let (result, ids) = self
+                .steps(request, conn.as_mut(), worker, seq, &mut waited)
+                .await;
+            inserted = ids;
+            if let Err((step, e)) = result {
+                failed_step = Some(step);
+                outcome = Err((Phase::Query, e));
+            }
+            if outcome.is_ok() && !self.spec.hold.is_zero() {
+                tokio::time::sleep(self.spec.hold).await;
+            }
+        } else if outcome.is_ok() {
             let conn = held.last_mut().expect("at least one checkout per request");
             let timeout = self.spec.op_timeout
                 + if kind == OpKind::Sleep {
@@ -266,7 +373,7 @@ impl Shared {
                 } else {
                     Duration::ZERO
                 };
-            outcome = bounded(timeout, conn.run(statement))
+            outcome = bounded(timeout, conn.run(statement), &mut waited)
                 .await
                 .map_err(|e| (Phase::Query, e));
             if outcome.is_ok() && !self.spec.hold.is_zero() {
@@ -296,17 +403,85 @@ impl Shared {
             phase,
             inserted,
             leaked,
+            step: failed_step,
+            waited: phase.map(|_| waited),
         });
+    }
+
+    /// Run a request's steps on one connection, each statement bounded by the op timeout.
+    /// Returns the ids it inserted and, if a step failed, which (`2: insert`, counted from
+    /// 1; `begin` and `commit` are named as such). A failed transaction is rolled back,
+    /// best effort, before the connection goes back to the pool.
+    async fn steps(
+        &self,
+        request: &RequestSpec,
+        conn: &mut dyn Conn,
+        worker: u32,
+        seq: u64,
+        waited: &mut Duration,
+    ) -> (Result<(), (String, OpError)>, Vec<i64>) {
+        let limit = self.spec.op_timeout;
+        let mut inserted = Vec::new();
+        if request.transaction
+            && let Err(e) = bounded(limit, conn.run(Statement::Begin), waited).await
+        {
+            return (Err(("begin".into(), e)), inserted);
+        }
+        for (i, step) in request.steps.iter().enumerate() {
+            let statement = match *step {
+                Step::Wait(d) => {
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+                Step::Ping => Statement::Ping,
+                Step::Select => Statement::Select {
+                    table: self.ids.table.clone(),
+                    id: self.ids.id(worker, seq / 2 * MAX_STEPS as u64),
+                },
+                Step::Insert => {
+                    let id = self.ids.id(worker, seq * MAX_STEPS as u64 + i as u64);
+                    inserted.push(id);
+                    Statement::Insert {
+                        table: self.ids.table.clone(),
+                        id,
+                        worker,
+                    }
+                }
+                Step::Sleep(d) => Statement::Sleep(d),
+            };
+            let extra = match step {
+                Step::Sleep(d) => *d,
+                _ => Duration::ZERO,
+            };
+            if let Err(e) = bounded(limit + extra, conn.run(statement), waited).await {
+                if request.transaction {
+                    let mut ignored = Duration::ZERO;
+                    let _ = bounded(limit, conn.run(Statement::Rollback), &mut ignored).await;
+                }
+                return (Err((format!("{}: {step}", i + 1), e)), inserted);
+            }
+        }
+        if request.transaction
+            && let Err(e) = bounded(limit, conn.run(Statement::Commit), waited).await
+        {
+            return (Err(("commit".into(), e)), inserted);
+        }
+        (Ok(()), inserted)
     }
 }
 
 /// `f`, or a recorded `timeout` if it has not answered within `limit`: a client that
-/// would hang forever leaves a record instead of a hung run.
+/// would hang forever leaves a record instead of a hung run. `waited` is set to how long
+/// it took, answer or not.
 async fn bounded<T>(
     limit: Duration,
     f: impl Future<Output = Result<T, OpError>>,
+    waited: &mut Duration,
 ) -> Result<T, OpError> {
-    match tokio::time::timeout(limit, f).await {
+    let began = tokio::time::Instant::now();
+    let result = tokio::time::timeout(limit, f).await;
+    *waited = began.elapsed();
+    match result {
         Ok(r) => r,
         Err(_) => Err(OpError::new(
             ErrorClass::Timeout,
@@ -346,6 +521,23 @@ mod tests {
         assert!(a != b && a != c && b != c);
         for id in [a, b, c, ids.id(999, 999_999_999)] {
             assert!((lo..hi).contains(&id));
+        }
+    }
+
+    #[test]
+    fn steps_parse_and_print_the_same() {
+        for (text, step) in [
+            ("select", Step::Select),
+            (" ping ", Step::Ping),
+            ("insert", Step::Insert),
+            ("sleep 500ms", Step::Sleep(Duration::from_millis(500))),
+            ("wait 1m 30s", Step::Wait(Duration::from_secs(90))),
+        ] {
+            assert_eq!(text.parse::<Step>(), Ok(step));
+            assert_eq!(step.to_string().parse::<Step>(), Ok(step));
+        }
+        for bad in ["wait", "select 1s", "wait 0s", "wait 2h", "nap 1s", ""] {
+            assert!(bad.parse::<Step>().is_err(), "{bad}");
         }
     }
 

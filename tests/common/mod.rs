@@ -59,7 +59,7 @@ pub fn client_ready(suite: &goneaway::Suite) -> bool {
 pub async fn run_all_met(
     suites: Vec<(&'static str, goneaway::Suite)>,
 ) -> Vec<(&'static str, goneaway::Report)> {
-    // At most 8 at once, as `goneaway run --all` does: on 2 cores, 26 servers (and the
+    // At most 8 at once, as `goneaway run --all` does: on 2 cores, 54 servers (and the
     // Python adapters) at once starve the pools' own timers and make timing suites flake.
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
     let mut runs = tokio::task::JoinSet::new();

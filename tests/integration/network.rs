@@ -97,6 +97,7 @@ async fn a_fault_dropped_without_healing_still_removes_its_toxic() {
         },
         streams: vec![Stream::Downstream, Stream::Upstream],
         toxicity: 1.0,
+        connections: Default::default(),
     };
     let guard = fault
         .apply(&cx, &tokio_util::sync::CancellationToken::new())

@@ -188,6 +188,66 @@ async fn black_hole_swallows_data_and_removing_it_lets_data_flow_again() {
     }
 }
 
+/// goneaway's `connections` extension: a toxic for new connections only leaves the open
+/// ones alone (the black hole in the handshake), one for established connections only
+/// spares the new ones; a plain toxic never shows the field, as in Toxiproxy.
+#[tokio::test]
+async fn a_toxic_scoped_to_new_or_established_connections_spares_the_others() {
+    use goneaway::proxy::toxic::Scope;
+    for scope in [Scope::New, Scope::Established] {
+        let rig = rig().await;
+        let mut before = rig.connect().await;
+        assert_eq!(round_trip(&mut before, b"warm").await.0, b"warm");
+        rig.add(
+            ToxicSpec::new(Stream::Downstream, ToxicKind::Timeout { timeout: 0 })
+                .on_connections(scope),
+        )
+        .await;
+        let mut after = rig.connect().await;
+        let (hit, spared) = match scope {
+            Scope::New => (&mut after, &mut before),
+            _ => (&mut before, &mut after),
+        };
+        assert_eq!(
+            round_trip(spared, b"spared").await.0,
+            b"spared",
+            "{scope:?}"
+        );
+        hit.write_all(b"lost").await.unwrap();
+        let mut buf = [0u8; 16];
+        let r = tokio::time::timeout(Duration::from_millis(500), hit.read(&mut buf)).await;
+        assert!(r.is_err(), "{scope:?}: the toxic let data through: {r:?}");
+        let (status, body) = raw_http(
+            rig.server.addr(),
+            "GET",
+            "/proxies/echo/toxics/timeout_downstream",
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            body.contains(&format!("\"connections\":\"{}\"", scope.as_str())),
+            "{body}"
+        );
+        rig.shutdown().await;
+    }
+    let rig = rig().await;
+    rig.add(ToxicSpec::new(
+        Stream::Downstream,
+        ToxicKind::Latency {
+            latency: 1,
+            jitter: 0,
+        },
+    ))
+    .await;
+    let (_, body) = raw_http(rig.server.addr(), "GET", "/proxies/echo/toxics", None)
+        .await
+        .unwrap();
+    assert!(!body.contains("connections"), "{body}");
+    rig.shutdown().await;
+}
+
 async fn expect_closed(conn: &mut TcpStream) -> Result<(), std::io::Error> {
     let mut buf = [0u8; 64];
     loop {

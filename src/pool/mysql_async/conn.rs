@@ -192,6 +192,10 @@ impl Conn for MysqlAsyncConn {
                     tx.commit().await
                 }
                 Statement::Sleep(d) => conn.exec_drop("SELECT SLEEP(?)", (d.as_secs_f64(),)).await,
+                // A request's steps: text, as an application's own BEGIN would go.
+                Statement::Begin => conn.query_drop("BEGIN").await,
+                Statement::Commit => conn.query_drop("COMMIT").await,
+                Statement::Rollback => conn.query_drop("ROLLBACK").await,
             }
         }
         .await;

@@ -455,6 +455,16 @@ pub(super) async fn create_users(
             "GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO '{}'@'127.0.0.1'",
             app.user
         ),
+        // The same application user over the unix socket (`[pool] transport = "socket"`),
+        // where the server sees the host as `localhost`.
+        format!(
+            "CREATE USER '{}'@'localhost' IDENTIFIED BY '{}'",
+            app.user, app.password
+        ),
+        format!(
+            "GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO '{}'@'localhost'",
+            app.user
+        ),
         format!("ALTER USER 'root'@'localhost' IDENTIFIED BY '{root_password}'"),
     ]);
     for sql in &statements {

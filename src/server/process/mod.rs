@@ -170,6 +170,10 @@ impl Server for ProcessServer {
         self.admin.clone()
     }
 
+    fn app_socket(&self) -> Option<std::path::PathBuf> {
+        Some(self.launch.socket())
+    }
+
     async fn act(&self, action: Action) -> Result<(), ServerError> {
         let mut run = self.run.lock().await;
         refresh(&mut run);

@@ -25,6 +25,8 @@ pub fn causes(kind: FaultKind) -> &'static [ErrorClass] {
         FaultKind::MaxConnections => &[E::TooManyConnections, E::CheckoutTimeout],
         // Any other variable: nothing goneaway can tie to it.
         FaultKind::SetGlobal => &[],
+        // Writes refused; reads and connections go on as before.
+        FaultKind::ReadOnly => &[E::ReadOnly],
         FaultKind::Kill => &[E::Killed, E::LostConnection, E::GoneAway],
         FaultKind::Crash | FaultKind::Restart => &[
             E::LostConnection,

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::history::{ErrorClass, FaultKind, FaultRecord, History, Observed, SessionSample};
+use crate::history::{
+    ErrorClass, FaultKind, FaultRecord, History, Observed, OpKind, SessionSample,
+};
 
 /// What one fault touched.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +122,27 @@ pub fn evidence(f: &FaultRecord, h: &History) -> Evidence {
                 yes(format!("{} ran while it was in force", requests(in_flight)))
             } else {
                 no("no request ran while it was in force".into())
+            }
+        }
+        FaultKind::ReadOnly => {
+            // Only a write can meet a read-only server: reads prove nothing.
+            let writes: Vec<_> = h
+                .ops
+                .iter()
+                .filter(|o| matches!(o.kind, OpKind::Insert | OpKind::Transaction))
+                .filter(|o| o.start <= end && o.end >= f.start)
+                .collect();
+            let refused = writes
+                .iter()
+                .filter(|o| o.class() == Some(ErrorClass::ReadOnly))
+                .count();
+            if writes.is_empty() {
+                no("no write was attempted while it was in force: nothing could be refused".into())
+            } else {
+                yes(format!(
+                    "{} write request(s) attempted while it was in force, {refused} refused as read_only",
+                    writes.len()
+                ))
             }
         }
         FaultKind::Kill => match f.observed {

@@ -36,6 +36,7 @@ fn kind_of(name: &str) -> FaultKind {
         "kill" => FaultKind::Kill,
         "reset" => FaultKind::ResetPeer,
         "latency" => FaultKind::Latency,
+        "ro" => FaultKind::ReadOnly,
         other => panic!("no kind for test fault `{other}`"),
     }
 }
@@ -740,4 +741,55 @@ fn a_prediction_is_confirmed_only_where_it_was_made() {
     h.ops[0].start = ms(5050);
     h.ops[0].end = ms(5060);
     assert_eq!(outcome(&night, &h, &e), Outcome::Confirmed);
+}
+
+#[test]
+fn a_read_only_window_is_blamed_for_read_only_only_and_needs_a_write_in_it() {
+    let write = |worker, start, end, error| OpRecord {
+        kind: OpKind::Insert,
+        ..op(worker, start, end, error)
+    };
+    let h = history(
+        vec![
+            write(0, 2100, 2110, Some(ErrorClass::ReadOnly)),
+            op(1, 2100, 2110, Some(ErrorClass::LostConnection)),
+            write(0, 4100, 4110, None),
+            op(1, 4100, 4110, None),
+        ],
+        vec![fault("ro", 2000, Some(4000))],
+    );
+    let mut e = expect(Expected::Valid);
+    e.per_fault
+        .insert("ro".into(), BTreeSet::from([ErrorClass::ReadOnly]));
+    let groups = error_groups(&h, &e);
+    let ro = groups
+        .iter()
+        .find(|g| g.class == ErrorClass::ReadOnly)
+        .unwrap();
+    assert_eq!(ro.place, Place::During("ro".into()));
+    assert!(ro.tolerated);
+    // A read-only server does not drop connections.
+    let lost = groups
+        .iter()
+        .find(|g| g.class == ErrorClass::LostConnection)
+        .unwrap();
+    assert_eq!(lost.place, Place::NotCausedBy("ro".into()));
+    let c = check(&h, &e);
+    assert_eq!(get(&c, "faults").verdict, Verdict::Valid);
+    // Only reads in the window: nothing was there to refuse.
+    let h = history(
+        vec![
+            op(0, 2100, 2110, None),
+            write(0, 4100, 4110, None),
+            op(1, 4100, 4110, None),
+        ],
+        vec![fault("ro", 2000, Some(4000))],
+    );
+    let c = check(&h, &e);
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    assert!(
+        get(&c, "faults").findings[0]
+            .detail
+            .contains("no write was attempted")
+    );
 }

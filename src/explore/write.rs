@@ -129,7 +129,8 @@ pub fn fault_table(f: &FaultSpec) -> String {
         | Fault::Restart
         | Fault::Pause
         | Fault::Disconnect
-        | Fault::Cut => {}
+        | Fault::Cut
+        | Fault::ReadOnly => {}
     }
     if let Some(r) = f.repeat {
         let _ = writeln!(
@@ -204,6 +205,7 @@ pub fn describe(f: &FaultSpec) -> String {
         Fault::Pause => "server paused (SIGSTOP)".into(),
         Fault::Disconnect => "network disconnected".into(),
         Fault::Cut => "proxy cut".into(),
+        Fault::ReadOnly => "server read-only".into(),
         Fault::Toxic {
             kind: toxic,
             streams,

@@ -52,6 +52,9 @@ pub enum Fault {
     MaxConnections { value: u32 },
     /// `SET GLOBAL variable = value` of any other variable, the old value put back on heal.
     SetGlobal { variable: String, value: String },
+    /// `SET GLOBAL read_only = ON`: the server refuses writes from users without
+    /// SUPER / READ ONLY ADMIN (the app user) until the old value is put back.
+    ReadOnly,
     /// `KILL CONNECTION` of the pool's sessions, found through the processlist.
     Kill { target: KillTarget },
     /// SIGKILL; started again on heal.
@@ -87,6 +90,7 @@ impl Fault {
             Fault::WaitTimeout { .. } => FaultKind::WaitTimeout,
             Fault::MaxConnections { .. } => FaultKind::MaxConnections,
             Fault::SetGlobal { .. } => FaultKind::SetGlobal,
+            Fault::ReadOnly => FaultKind::ReadOnly,
             Fault::Kill { .. } => FaultKind::Kill,
             Fault::Crash => FaultKind::Crash,
             Fault::Restart => FaultKind::Restart,
@@ -107,7 +111,10 @@ impl Fault {
     pub fn is_setting(&self) -> bool {
         matches!(
             self,
-            Fault::WaitTimeout { .. } | Fault::MaxConnections { .. } | Fault::SetGlobal { .. }
+            Fault::WaitTimeout { .. }
+                | Fault::MaxConnections { .. }
+                | Fault::SetGlobal { .. }
+                | Fault::ReadOnly
         )
     }
 
@@ -156,6 +163,9 @@ impl Fault {
                 set_global(cx, "max_connections", value.to_string()).await
             }
             Fault::SetGlobal { variable, value } => set_global(cx, variable, value.clone()).await,
+            // The same journaled path as every setting: an external server gets its old
+            // value back even after kill -9 of the harness.
+            Fault::ReadOnly => set_global(cx, "read_only", "ON".into()).await,
             Fault::Kill { target } => {
                 let (killed, at) = kill(cx, *target, stop).await?;
                 let mut g = guard(

@@ -31,6 +31,10 @@ pub enum ErrorClass {
     ServerShutdown,
     /// ER_CON_COUNT_ERROR 1040.
     TooManyConnections,
+    /// A write reached a read-only server: ER_OPTION_PREVENTS_STATEMENT 1290 (naming
+    /// `--read-only`), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION 1792, ER_READ_ONLY_MODE
+    /// 1836. An old primary after a failover answers this way.
+    ReadOnly,
     /// The pool gave up waiting for a connection (sqlx `PoolTimedOut`).
     CheckoutTimeout,
     /// CR_CONN_HOST_ERROR 2003: nothing listening.
@@ -42,13 +46,14 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::GoneAway,
         ErrorClass::LostConnection,
         ErrorClass::InteractionTimeout,
         ErrorClass::Killed,
         ErrorClass::ServerShutdown,
         ErrorClass::TooManyConnections,
+        ErrorClass::ReadOnly,
         ErrorClass::CheckoutTimeout,
         ErrorClass::ConnectRefused,
         ErrorClass::Timeout,
@@ -63,6 +68,7 @@ impl ErrorClass {
             ErrorClass::Killed => "killed",
             ErrorClass::ServerShutdown => "server_shutdown",
             ErrorClass::TooManyConnections => "too_many_connections",
+            ErrorClass::ReadOnly => "read_only",
             ErrorClass::CheckoutTimeout => "checkout_timeout",
             ErrorClass::ConnectRefused => "connect_refused",
             ErrorClass::Timeout => "timeout",
@@ -79,6 +85,7 @@ impl ErrorClass {
             ErrorClass::Killed => "connection or query killed (1927/1317)",
             ErrorClass::ServerShutdown => "server shutdown in progress (1053)",
             ErrorClass::TooManyConnections => "too many connections (1040)",
+            ErrorClass::ReadOnly => "the server is read-only (1290/1792/1836)",
             ErrorClass::CheckoutTimeout => "pool checkout timed out",
             ErrorClass::ConnectRefused => "can't connect to MySQL server (2003)",
             ErrorClass::Timeout => "operation hung past the harness's op timeout",
@@ -225,6 +232,8 @@ pub enum FaultKind {
     Pause,
     Disconnect,
     Cut,
+    /// `SET GLOBAL read_only = ON`: writes refused until it heals.
+    ReadOnly,
     Blackhole,
     Latency,
     Bandwidth,
@@ -236,7 +245,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 18] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Idle,
         FaultKind::WaitTimeout,
         FaultKind::SetGlobal,
@@ -247,6 +256,7 @@ impl FaultKind {
         FaultKind::MaxConnections,
         FaultKind::Disconnect,
         FaultKind::Cut,
+        FaultKind::ReadOnly,
         FaultKind::Blackhole,
         FaultKind::Latency,
         FaultKind::Bandwidth,
@@ -269,6 +279,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Disconnect => "disconnect",
             FaultKind::Cut => "cut",
+            FaultKind::ReadOnly => "read_only",
             FaultKind::Blackhole => "blackhole",
             FaultKind::Latency => "latency",
             FaultKind::Bandwidth => "bandwidth",

@@ -31,6 +31,7 @@ builtin![
     "half-open",
     "latency-spike",
     "limit-data-mid-result",
+    "read-only-window",
     "outage-flask-ignored-config",
     "outage-flask-engine-options",
     "sqlalchemy-leaked-sessions",

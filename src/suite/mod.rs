@@ -739,6 +739,13 @@ impl Cx<'_> {
                             self.err(value, "`value`: max_connections is a whole number of connections")
                         })?,
                     },
+                    // Turning read_only on is the `read_only` fault, with its attribution
+                    // and evidence; turning it off is an ordinary setting.
+                    "read_only"
+                        if ["ON", "1", "TRUE"].contains(&rendered.to_uppercase().as_str()) =>
+                    {
+                        Fault::ReadOnly
+                    }
                     _ => Fault::SetGlobal {
                         variable,
                         value: rendered,
@@ -765,6 +772,14 @@ impl Cx<'_> {
                         )
                     })?;
                 Fault::MaxConnections { value: n as u32 }
+            }
+            "read_only" => {
+                // A window when given a duration; otherwise in force to the end, like
+                // every setting.
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                Fault::ReadOnly
             }
             "crash" | "restart" | "pause" | "disconnect" => {
                 no("target", raw.target.is_some(), target_at)?;

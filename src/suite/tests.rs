@@ -136,6 +136,30 @@ fn faults_check_their_parameters() {
 }
 
 #[test]
+fn read_only_is_a_fault_of_its_own_however_it_is_spelled() {
+    let base = MINIMAL.replace("duration = \"5s\"", "duration = \"20s\"");
+    let s = parse(&format!(
+        "{base}\n[[fault]]\nkind = \"read_only\"\nat = \"1s\"\nduration = \"2s\"\n[[fault]]\nkind = \"set_global\"\nvariable = \"read_only\"\nvalue = true\nat = \"4s\"\n[[fault]]\nkind = \"set_global\"\nvariable = \"read_only\"\nvalue = \"OFF\"\nname = \"back\"\nat = \"5s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.faults[0].fault, Fault::ReadOnly);
+    assert_eq!(
+        s.faults[0].lasts,
+        crate::history::Lasts::For(Duration::from_secs(2))
+    );
+    assert_eq!(s.faults[1].fault, Fault::ReadOnly);
+    assert_eq!(s.faults[1].lasts, crate::history::Lasts::UntilEnd);
+    assert!(matches!(s.faults[2].fault, Fault::SetGlobal { .. }));
+    let e = err(&format!(
+        "{base}\n[[fault]]\nkind = \"read_only\"\nat = \"1s\"\nvalue = 1\n"
+    ));
+    assert!(
+        e.contains("`value` is not a parameter of fault kind `read_only`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn errors_name_the_line_and_what_is_allowed() {
     let e = err(&format!("{MINIMAL}\n[pool]\npool_sise = 5\n"));
     assert!(

@@ -98,6 +98,8 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let setup_start = Instant::now();
     let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
     prepare_schema(server.as_ref()).await?;
+    // The writes table must be on the replica too before anything can fail over to it.
+    server.sync_replica().await?;
     // With a proxy, the pool's traffic goes through it; the harness's own admin
     // connections (faults, the final read) never do.
     let net = match &suite.proxy {

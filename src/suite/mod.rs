@@ -23,7 +23,7 @@ use crate::history::Lasts;
 use crate::history::{ErrorClass, OpKind};
 use crate::pool::{PoolSpec, Vocabulary};
 use crate::schedule::{FaultSpec, Repeat};
-use crate::server::{BackendKind, ServerSpec};
+use crate::server::{BackendKind, ReplicaSpec, ServerSpec};
 use crate::workload::WorkloadSpec;
 
 pub use builtin::{BUILTIN, builtin_names};
@@ -163,6 +163,15 @@ impl Suite {
                 origin: self.origin.clone(),
                 position: None,
                 message: "--backend external needs `url` in [server]".into(),
+            });
+        }
+        if self.server.replica.is_some() && backend != BackendKind::Process {
+            return Err(SuiteError {
+                origin: self.origin.clone(),
+                position: None,
+                message: format!(
+                    "this suite has a replica (`[server] replica = true`), which only the process backend can start so far, not --backend {backend}"
+                ),
             });
         }
         self.server.backend = backend;
@@ -364,12 +373,58 @@ impl Cx<'_> {
             })?;
             settings.insert(key.replace('-', "_"), rendered);
         }
+        let replica = self.replica(raw, backend, &settings)?;
         Ok(ServerSpec {
             backend,
             settings,
             url: raw.url.as_ref().map(|u| u.get_ref().clone()),
             image: raw.image.as_ref().map(|i| i.get_ref().clone()),
+            replica,
         })
+    }
+
+    /// `replica = true` (and its `replica_delay`): a second server of the process
+    /// backend that replicates the first. Replication needs its own `log_bin`,
+    /// `server_id`, … so a suite may not set them beside it.
+    fn replica(
+        &self,
+        raw: &raw::RawServer,
+        backend: BackendKind,
+        settings: &BTreeMap<String, String>,
+    ) -> R<Option<ReplicaSpec>> {
+        let on = raw.replica.as_ref().filter(|r| *r.get_ref());
+        let Some(on) = on else {
+            if let Some(d) = &raw.replica_delay {
+                return Err(self.err(d, "[server] replica_delay needs `replica = true`"));
+            }
+            return Ok(None);
+        };
+        if backend != BackendKind::Process {
+            return Err(self.err(
+                on,
+                format!("[server] replica = true: only the process backend can start a replica so far, not {backend}; use backend = \"process\""),
+            ));
+        }
+        for key in settings.keys() {
+            if crate::server::process::REPLICATION_MANAGED.contains(&key.as_str()) {
+                let offset = find_key(self.text, "server", key).unwrap_or(on.span().start);
+                return Err(self.err_at(
+                    Some(offset),
+                    format!("[server] {key} is set by the harness when `replica = true` (replication needs its own value); remove it"),
+                ));
+            }
+        }
+        let delay = match &raw.replica_delay {
+            Some(d) if d.get_ref().0.subsec_nanos() != 0 => {
+                return Err(self.err(
+                    d,
+                    "[server] replica_delay is whole seconds (MariaDB's MASTER_DELAY), like \"2s\"",
+                ));
+            }
+            Some(d) => d.get_ref().0,
+            None => Duration::ZERO,
+        };
+        Ok(Some(ReplicaSpec { delay }))
     }
 
     fn pool(&self, raw: &S<RawPool>) -> R<PoolSpec> {

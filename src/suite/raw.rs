@@ -37,6 +37,10 @@ pub struct RawServer {
     pub backend: Option<S<String>>,
     pub url: Option<S<String>>,
     pub image: Option<S<String>>,
+    /// A replica beside the server, joined by MariaDB replication (process backend).
+    pub replica: Option<S<bool>>,
+    /// MASTER_DELAY of that replica.
+    pub replica_delay: Option<S<Dur>>,
     #[serde(flatten)]
     pub settings: BTreeMap<String, toml::Value>,
 }

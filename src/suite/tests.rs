@@ -160,6 +160,44 @@ fn read_only_is_a_fault_of_its_own_however_it_is_spelled() {
 }
 
 #[test]
+fn a_replica_is_asked_for_in_server_and_refused_where_it_cannot_be() {
+    let with =
+        |server: &str| MINIMAL.replace("[workload]", &format!("[server]\n{server}\n[workload]"));
+    let s = parse(&with("replica = true\nreplica_delay = \"2s\"")).unwrap();
+    assert_eq!(
+        s.server.replica,
+        Some(ReplicaSpec {
+            delay: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(
+        parse(&with("replica = false")).unwrap().server.replica,
+        None
+    );
+    let e = err(&with("replica_delay = \"2s\""));
+    assert!(e.contains("replica_delay needs `replica = true`"), "{e}");
+    let e = err(&with("replica = true\nreplica_delay = \"1500ms\""));
+    assert!(e.contains("whole seconds"), "{e}");
+    let e = err(&with("backend = \"docker\"\nreplica = true"));
+    assert!(
+        e.contains("only the process backend can start a replica"),
+        "{e}"
+    );
+    let e = err(&with("replica = true\nserver_id = 7"));
+    assert!(
+        e.contains("[server] server_id is set by the harness"),
+        "{e}"
+    );
+    assert!(e.contains(":5:"), "points at the key's line: {e}");
+    let e = parse(&with("replica = true"))
+        .unwrap()
+        .with_backend(BackendKind::Docker)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("only the process backend"), "{e}");
+}
+
+#[test]
 fn errors_name_the_line_and_what_is_allowed() {
     let e = err(&format!("{MINIMAL}\n[pool]\npool_sise = 5\n"));
     assert!(

@@ -145,6 +145,37 @@ pub fn evidence(f: &FaultRecord, h: &History) -> Evidence {
                 ))
             }
         }
+        FaultKind::Failover => match &f.observed {
+            Observed::Failover {
+                stale_sessions,
+                reset,
+                ..
+            } => {
+                // Requests the old primary served after the move: refused writes show it.
+                let refused = h
+                    .ops
+                    .iter()
+                    .filter(|o| o.start >= f.start && o.class() == Some(ErrorClass::ReadOnly))
+                    .count();
+                let stayed = if *reset {
+                    "closed by the move".to_string()
+                } else {
+                    format!(
+                        "left on the old primary ({refused} request(s) refused read_only there afterwards)"
+                    )
+                };
+                if stale_sessions.is_empty() && in_flight == 0 {
+                    no("the pool had no session on the old primary and no request was in flight when it moved".into())
+                } else {
+                    yes(format!(
+                        "{} pool session(s) on the old primary at the move, {stayed}; sessions {:?}",
+                        stale_sessions.len(),
+                        &stale_sessions[..stale_sessions.len().min(8)]
+                    ))
+                }
+            }
+            _ => no("the failover was not observed".into()),
+        },
         FaultKind::Kill => match f.observed {
             Observed::Killed { sessions } if sessions > 0 => {
                 yes(format!("{sessions} session(s) killed"))

@@ -121,6 +121,7 @@ fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
         }),
         baseline: None,
         final_read: Some(FinalRead::Rows(Default::default())),
+        old_primary_read: None,
         interrupted: None,
         workers: 2,
         leak_every: None,
@@ -139,6 +140,7 @@ fn expect(verdict: Expected) -> Expect {
         failing: BTreeSet::new(),
         per_fault: BTreeMap::new(),
         no_effect: BTreeSet::new(),
+        lost_in_failover: LostInFailover::Forbidden,
     }
 }
 
@@ -792,4 +794,81 @@ fn a_read_only_window_is_blamed_for_read_only_only_and_needs_a_write_in_it() {
             .detail
             .contains("no write was attempted")
     );
+}
+
+#[test]
+fn after_a_failover_writes_only_the_old_primary_has_were_lost_in_failover() {
+    let insert = |worker, start, ids: Vec<i64>| OpRecord {
+        kind: OpKind::Insert,
+        inserted: ids,
+        ..op(worker, start, start + 5, None)
+    };
+    let rows = |ids: &[i64]| FinalRead::Rows(ids.iter().copied().collect());
+    let mut h = history(
+        vec![
+            insert(0, 100, vec![1]),
+            insert(1, 200, vec![2]),
+            insert(0, 300, vec![3]),
+        ],
+        vec![],
+    );
+    // 1 replicated; 2 acknowledged by the old primary, never applied by the replica;
+    // 3 on neither.
+    h.final_read = Some(rows(&[1]));
+    h.old_primary_read = Some(rows(&[1, 2]));
+    let mut e = expect(Expected::Valid);
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(w.verdict, Verdict::Invalid);
+    let summaries: Vec<&str> = w.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        [
+            "acknowledged writes were lost: on neither the new primary nor the old one",
+            "acknowledged writes were lost in failover"
+        ]
+    );
+    assert!(
+        w.findings[1]
+            .detail
+            .contains("id 2 (acknowledged at 0.20s to worker 1)"),
+        "{}",
+        w.findings[1].detail
+    );
+    // Allowed: said either way (the snapshot must not depend on the race), no failure.
+    e.lost_in_failover = LostInFailover::Allowed;
+    h.final_read = Some(rows(&[1, 3]));
+    h.old_primary_read = Some(rows(&[1, 2, 3]));
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(w.verdict, Verdict::Valid);
+    assert_eq!(
+        w.findings[0].summary,
+        "writes lost in failover are allowed by the suite"
+    );
+    assert!(
+        w.findings[0].detail.contains("id 2"),
+        "{}",
+        w.findings[0].detail
+    );
+    h.final_read = Some(rows(&[1, 2, 3]));
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(
+        w.findings[0].summary,
+        "writes lost in failover are allowed by the suite"
+    );
+    assert!(w.findings[0].detail.starts_with("none was"));
+    // Expected: shown, not a failure.
+    h.final_read = Some(rows(&[1, 3]));
+    h.old_primary_read = Some(rows(&[1, 2, 3]));
+    e.lost_in_failover = LostInFailover::Expected;
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(w.verdict, Verdict::Valid);
+    assert_eq!(
+        w.findings[0].summary,
+        "acknowledged writes were lost in failover (expected by the suite)"
+    );
+    // Expected but none lost: the suite did not show what it says.
+    h.final_read = Some(rows(&[1, 2, 3]));
+    assert_eq!(get(&check(&h, &e), "writes").verdict, Verdict::Invalid);
+    e.lost_in_failover = LostInFailover::Forbidden;
+    assert_eq!(get(&check(&h, &e), "writes").verdict, Verdict::Valid);
 }

@@ -234,6 +234,8 @@ pub enum FaultKind {
     Cut,
     /// `SET GLOBAL read_only = ON`: writes refused until it heals.
     ReadOnly,
+    /// The replica promoted and the proxy (the VIP) moved to it.
+    Failover,
     Blackhole,
     Latency,
     Bandwidth,
@@ -245,7 +247,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 19] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::Idle,
         FaultKind::WaitTimeout,
         FaultKind::SetGlobal,
@@ -257,6 +259,7 @@ impl FaultKind {
         FaultKind::Disconnect,
         FaultKind::Cut,
         FaultKind::ReadOnly,
+        FaultKind::Failover,
         FaultKind::Blackhole,
         FaultKind::Latency,
         FaultKind::Bandwidth,
@@ -280,6 +283,7 @@ impl FaultKind {
             FaultKind::Disconnect => "disconnect",
             FaultKind::Cut => "cut",
             FaultKind::ReadOnly => "read_only",
+            FaultKind::Failover => "failover",
             FaultKind::Blackhole => "blackhole",
             FaultKind::Latency => "latency",
             FaultKind::Bandwidth => "bandwidth",
@@ -369,6 +373,13 @@ pub enum Observed {
     /// The proxy's own counts for the toxics of this fault, read before removing them;
     /// `None` when the proxy does not count.
     Toxic { counts: Option<ToxicCounts> },
+    /// A failover: the pool's sessions on the old primary at the move (they stay there
+    /// unless `reset`), and where new connections go from then on.
+    Failover {
+        stale_sessions: Vec<i64>,
+        new_primary: String,
+        reset: bool,
+    },
 }
 
 /// How long a fault lasts, as planned.
@@ -478,6 +489,10 @@ pub struct History {
     /// The pool's idle count at the start, before the workload (its baseline).
     pub baseline: Option<PoolSample>,
     pub final_read: Option<FinalRead>,
+    /// After a failover, `final_read` is of the new primary and this of the old one: a
+    /// write acknowledged there and missing on the new primary was lost in failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_primary_read: Option<FinalRead>,
     /// Set when the run was cut short (Ctrl-C, a harness error); checkers then say Unknown.
     pub interrupted: Option<String>,
     pub workers: u32,
@@ -646,6 +661,7 @@ impl Recorder {
             settled: ending.settled,
             baseline: ending.baseline,
             final_read: ending.final_read,
+            old_primary_read: ending.old_primary_read,
             interrupted: ending.interrupted,
             workers: ending.workers,
             leak_every: ending.leak_every,
@@ -671,6 +687,7 @@ pub struct Ending {
     pub settled: Option<PoolSample>,
     pub baseline: Option<PoolSample>,
     pub final_read: Option<FinalRead>,
+    pub old_primary_read: Option<FinalRead>,
     pub interrupted: Option<String>,
     pub workers: u32,
     pub leak_every: Option<u64>,

@@ -240,6 +240,19 @@ pub trait Server: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Promote the replica (stop replication, forget the primary, writable) and make it
+    /// the server the final read reads. Returns its address.
+    async fn promote_replica(&self) -> Result<ConnectInfo, ServerError> {
+        Err(ServerError::Other(
+            "this server has no replica to promote; add `replica = true` to [server]".into(),
+        ))
+    }
+
+    /// The promoted replica, once [`Server::promote_replica`] ran.
+    fn promoted(&self) -> Option<Arc<dyn Server>> {
+        None
+    }
+
     /// Wait until the replica has applied everything the primary has (after the
     /// harness's own setup writes); nothing to do without a replica.
     async fn sync_replica(&self) -> Result<(), ServerError> {

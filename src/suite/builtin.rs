@@ -32,6 +32,8 @@ builtin![
     "latency-spike",
     "limit-data-mid-result",
     "read-only-window",
+    "failover-stale-pool",
+    "failover-recycled-pool",
     "outage-flask-ignored-config",
     "outage-flask-engine-options",
     "sqlalchemy-leaked-sessions",

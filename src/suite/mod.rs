@@ -309,6 +309,18 @@ impl Cx<'_> {
         {
             return Err(self.err(url, format!("[proxy] url: {e}")));
         }
+        // A real Toxiproxy restarts a proxy whose upstream changes: the open connections
+        // would be reset whatever the suite says.
+        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref())
+            && let Some(raw_f) = faults
+                .iter()
+                .zip(&raw.faults)
+                .find(|(f, _)| matches!(f.fault, Fault::Failover { reset: false, .. }))
+                .map(|(_, r)| r)
+        {
+            let _ = url;
+            return Err(self.err(raw_f, "a failover that keeps open connections on the old primary needs goneaway's own proxy (a real Toxiproxy closes them when its upstream moves): remove [proxy] url, or set `reset = true`"));
+        }
         let Some(raw_expect) = &raw.expect else {
             return Err(self.missing(
                 None,
@@ -828,6 +840,30 @@ impl Cx<'_> {
                     })?;
                 Fault::MaxConnections { value: n as u32 }
             }
+            "failover" => {
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                if let Some(d) = &raw.duration {
+                    return Err(self.err(d, "a failover is permanent: it has no `duration` (the replica stays primary to the end)"));
+                }
+                if server.replica.is_none() {
+                    return Err(self.err(
+                        raw_kind,
+                        "fault `failover` needs a replica to promote: add `replica = true` to [server]",
+                    ));
+                }
+                let stop = match raw.old_primary.as_ref().map(|o| o.get_ref().as_str()) {
+                    None | Some("read_only") => false,
+                    Some("stopped") => true,
+                    Some(other) => {
+                        let at = raw.old_primary.as_ref().expect("written");
+                        return Err(self.err(at, format!("old_primary `{other}`: expected read_only (it stays up, refusing writes) or stopped (shut down)")));
+                    }
+                };
+                let reset = raw.reset.as_ref().is_some_and(|r| *r.get_ref());
+                Fault::Failover { stop, reset }
+            }
             "read_only" => {
                 // A window when given a duration; otherwise in force to the end, like
                 // every setting.
@@ -880,6 +916,19 @@ impl Cx<'_> {
                 ));
             }
         };
+        if !matches!(fault, Fault::Failover { .. }) {
+            for (field, at) in [
+                (
+                    "old_primary",
+                    raw.old_primary.as_ref().map(|s| s.span().start),
+                ),
+                ("reset", raw.reset.as_ref().map(|s| s.span().start)),
+            ] {
+                if let Some(at) = at {
+                    no(field, true, at)?;
+                }
+            }
+        }
         // Toxic parameters belong to toxics only; a cut stops the whole proxy.
         if !matches!(fault, Fault::Toxic { .. }) {
             let toxic_params = [
@@ -1196,6 +1245,17 @@ impl Cx<'_> {
             failing,
             per_fault: BTreeMap::new(),
             no_effect: BTreeSet::new(),
+            lost_in_failover: match &e.lost_in_failover {
+                None => crate::check::LostInFailover::Forbidden,
+                Some(l) => match l.get_ref().as_str() {
+                    "forbidden" => crate::check::LostInFailover::Forbidden,
+                    "allowed" => crate::check::LostInFailover::Allowed,
+                    "expected" => crate::check::LostInFailover::Expected,
+                    other => {
+                        return Err(self.err(l, format!("[expect] lost_in_failover `{other}`: expected forbidden (the default), allowed or expected")));
+                    }
+                },
+            },
         })
     }
 }

@@ -119,6 +119,9 @@ pub struct RawFault {
     pub target: Option<S<String>>,
     pub variable: Option<S<String>>,
     pub value: Option<S<toml::Value>>,
+    // Failover parameters.
+    pub old_primary: Option<S<String>>,
+    pub reset: Option<S<bool>>,
     // Network (toxic) parameters, with Toxiproxy's names and units.
     pub stream: Option<S<String>>,
     pub attributes: Option<S<toml::Table>>,
@@ -142,6 +145,8 @@ pub struct RawExpect {
     pub recover_within: Option<S<Dur>>,
     pub min_throughput: Option<S<f64>>,
     pub windows: Option<S<BTreeMap<String, Vec<S<String>>>>>,
+    /// After a failover: `forbidden` (default), `allowed` or `expected`.
+    pub lost_in_failover: Option<S<String>>,
     pub failing: Option<S<Vec<S<String>>>>,
 }
 

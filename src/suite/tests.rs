@@ -198,6 +198,63 @@ fn a_replica_is_asked_for_in_server_and_refused_where_it_cannot_be() {
 }
 
 #[test]
+fn a_failover_needs_a_replica_and_takes_only_its_own_parameters() {
+    let base = MINIMAL.replace("duration = \"5s\"", "duration = \"20s\"");
+    let with = |server: &str, fault: &str| {
+        base.replace("[workload]", &format!("[server]\n{server}\n[[fault]]\nkind = \"failover\"\nat = \"2s\"\n{fault}\n[workload]"))
+    };
+    let s = parse(&with(
+        "replica = true",
+        "old_primary = \"stopped\"\nreset = true",
+    ))
+    .unwrap();
+    assert_eq!(
+        s.faults[0].fault,
+        Fault::Failover {
+            stop: true,
+            reset: true
+        }
+    );
+    assert_eq!(s.faults[0].lasts, crate::history::Lasts::Instant);
+    assert!(s.proxy.is_some(), "the moved address is the proxy");
+    let s = parse(&with("replica = true", "")).unwrap();
+    assert_eq!(
+        s.faults[0].fault,
+        Fault::Failover {
+            stop: false,
+            reset: false
+        }
+    );
+    let e = err(&with("", ""));
+    assert!(
+        e.contains("needs a replica to promote: add `replica = true`"),
+        "{e}"
+    );
+    let e = err(&with("replica = true", "duration = \"1s\""));
+    assert!(e.contains("a failover is permanent"), "{e}");
+    let e = err(&with("replica = true", "old_primary = \"gone\""));
+    assert!(e.contains("expected read_only"), "{e}");
+    let e = err(&base.replace(
+        "[workload]",
+        "[[fault]]\nkind = \"kill\"\nat = \"1s\"\nreset = true\n[workload]",
+    ));
+    assert!(
+        e.contains("`reset` is not a parameter of fault kind `kill`"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}\n[proxy]\nurl = \"http://127.0.0.1:8474\"\n",
+        with("replica = true", "")
+    ));
+    assert!(e.contains("needs goneaway's own proxy"), "{e}");
+    let e = err(&format!("{base}lost_in_failover = \"sometimes\"\n"));
+    assert!(
+        e.contains("expected forbidden (the default), allowed or expected"),
+        "{e}"
+    );
+}
+
+#[test]
 fn errors_name_the_line_and_what_is_allowed() {
     let e = err(&format!("{MINIMAL}\n[pool]\npool_sise = 5\n"));
     assert!(

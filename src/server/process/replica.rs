@@ -44,6 +44,7 @@ const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 pub struct ReplicatedServer {
     primary: ProcessServer,
     replica: Arc<ProcessServer>,
+    promoted: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for ReplicatedServer {
@@ -127,6 +128,7 @@ impl ReplicatedServer {
         let pair = ReplicatedServer {
             primary,
             replica: Arc::new(replica),
+            promoted: Default::default(),
         };
         pair.catch_up(delay + CATCH_UP_BOUND).await?;
         Ok(pair)
@@ -295,5 +297,29 @@ impl Server for ReplicatedServer {
 
     async fn sync_replica(&self) -> Result<(), ServerError> {
         self.catch_up(CATCH_UP_BOUND).await
+    }
+
+    async fn promote_replica(&self) -> Result<ConnectInfo, ServerError> {
+        // No waiting for the relay log: an asynchronous failover promotes what the
+        // replica has, and whatever it had not applied is lost with RESET SLAVE ALL.
+        let admin = self.replica.admin();
+        let mut conn = admin_connect(&admin).await?;
+        for sql in [
+            "STOP SLAVE",
+            "RESET SLAVE ALL",
+            "SET GLOBAL read_only = OFF",
+        ] {
+            crate::server::admin::exec_on(&mut conn, &admin, sql).await?;
+        }
+        let _ = conn.close().await;
+        self.promoted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.replica.app())
+    }
+
+    fn promoted(&self) -> Option<Arc<dyn Server>> {
+        self.promoted
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| self.replica.clone() as Arc<dyn Server>)
     }
 }

@@ -132,3 +132,67 @@ async fn a_replica_is_refused_where_it_cannot_be_built() {
         "{e}"
     );
 }
+
+/// The other way to fail over: the old primary is shut down. Its sessions break, the
+/// pool reconnects through the moved address to the promoted replica, and the final
+/// read starts the old primary again to compare what each has.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_that_stops_the_old_primary_moves_the_pool_to_the_replica() {
+    if !common::mariadb() {
+        return;
+    }
+    let text = r#"
+description = "failover with the old primary stopped"
+[server]
+replica = true
+[pool]
+max_connections = 4
+acquire_timeout = "5s"
+[workload]
+workers = 4
+duration = "6s"
+think = "20ms"
+op_timeout = "10s"
+mix = { insert = 2, select = 1 }
+[[fault]]
+kind = "failover"
+name = "move"
+at = "2s"
+old_primary = "stopped"
+tolerate = ["lost_connection", "gone_away", "killed", "server_shutdown", "connect_refused", "checkout_timeout"]
+[expect]
+verdict = "valid"
+grace = "3s"
+recover_within = "3s"
+lost_in_failover = "allowed"
+"#;
+    let suite = goneaway::Suite::from_toml(text, "stopped.toml", "stopped").unwrap();
+    let report = suite.run().await.unwrap();
+    assert!(report.stable.met, "{}", report.human());
+    let fault = &report.measured.faults[0];
+    assert!(
+        fault
+            .detail
+            .starts_with("old primary stopped, replica at 127.0.0.1:"),
+        "{}",
+        fault.detail
+    );
+    // Writes went on after the move, to the promoted replica, and were read back there.
+    let writes = report
+        .stable
+        .checks
+        .iter()
+        .find(|c| c.name == "writes")
+        .unwrap();
+    assert_eq!(
+        writes.verdict,
+        goneaway::Verdict::Valid,
+        "{}",
+        report.human()
+    );
+    assert!(
+        report.measured.failed < report.measured.ok,
+        "{}",
+        report.human()
+    );
+}

@@ -42,7 +42,7 @@ mod workload;
 
 // Everything a user implements (Pool, Conn and OpError), configures (a Suite and the
 // specs it holds) or reads back (a Report, a History and their records).
-pub use check::{CheckResult, Expect, Expected, Finding, Judgement, LATE, Verdict};
+pub use check::{CheckResult, Expect, Expected, Finding, Judgement, LATE, LostInFailover, Verdict};
 pub use error::Error;
 pub use fault::{Fault, KillTarget};
 pub use history::{

@@ -25,6 +25,19 @@ pub fn causes(kind: FaultKind) -> &'static [ErrorClass] {
         FaultKind::MaxConnections => &[E::TooManyConnections, E::CheckoutTimeout],
         // Any other variable: nothing goneaway can tie to it.
         FaultKind::SetGlobal => &[],
+        // Writes refused; reads and connections go on as before.
+        FaultKind::ReadOnly => &[E::ReadOnly],
+        // The old primary refuses writes (read-only) or goes away (stopped); a reset
+        // move breaks the open connections; new ones may wait while the proxy moves.
+        FaultKind::Failover => &[
+            E::ReadOnly,
+            E::LostConnection,
+            E::GoneAway,
+            E::ConnectRefused,
+            E::ServerShutdown,
+            E::Killed,
+            E::CheckoutTimeout,
+        ],
         FaultKind::Kill => &[E::Killed, E::LostConnection, E::GoneAway],
         FaultKind::Crash | FaultKind::Restart => &[
             E::LostConnection,

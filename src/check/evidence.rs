@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::history::{ErrorClass, FaultKind, FaultRecord, History, Observed, SessionSample};
+use crate::history::{
+    ErrorClass, FaultKind, FaultRecord, History, Observed, OpKind, SessionSample,
+};
 
 /// What one fault touched.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +124,58 @@ pub fn evidence(f: &FaultRecord, h: &History) -> Evidence {
                 no("no request ran while it was in force".into())
             }
         }
+        FaultKind::ReadOnly => {
+            // Only a write can meet a read-only server: reads prove nothing.
+            let writes: Vec<_> = h
+                .ops
+                .iter()
+                .filter(|o| matches!(o.kind, OpKind::Insert | OpKind::Transaction))
+                .filter(|o| o.start <= end && o.end >= f.start)
+                .collect();
+            let refused = writes
+                .iter()
+                .filter(|o| o.class() == Some(ErrorClass::ReadOnly))
+                .count();
+            if writes.is_empty() {
+                no("no write was attempted while it was in force: nothing could be refused".into())
+            } else {
+                yes(format!(
+                    "{} write request(s) attempted while it was in force, {refused} refused as read_only",
+                    writes.len()
+                ))
+            }
+        }
+        FaultKind::Failover => match &f.observed {
+            Observed::Failover {
+                stale_sessions,
+                reset,
+                ..
+            } => {
+                // Requests the old primary served after the move: refused writes show it.
+                let refused = h
+                    .ops
+                    .iter()
+                    .filter(|o| o.start >= f.start && o.class() == Some(ErrorClass::ReadOnly))
+                    .count();
+                let stayed = if *reset {
+                    "closed by the move".to_string()
+                } else {
+                    format!(
+                        "left on the old primary ({refused} request(s) refused read_only there afterwards)"
+                    )
+                };
+                if stale_sessions.is_empty() && in_flight == 0 {
+                    no("the pool had no session on the old primary and no request was in flight when it moved".into())
+                } else {
+                    yes(format!(
+                        "{} pool session(s) on the old primary at the move, {stayed}; sessions {:?}",
+                        stale_sessions.len(),
+                        &stale_sessions[..stale_sessions.len().min(8)]
+                    ))
+                }
+            }
+            _ => no("the failover was not observed".into()),
+        },
         FaultKind::Kill => match f.observed {
             Observed::Killed { sessions } if sessions > 0 => {
                 yes(format!("{sessions} session(s) killed"))

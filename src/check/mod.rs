@@ -78,6 +78,32 @@ pub struct Expect {
     pub max_server_connections: Option<u64>,
     /// Every failed checkout or statement failed within this long of starting it.
     pub fail_within: Option<Duration>,
+    /// What a failover may lose of the acknowledged writes.
+    pub lost_in_failover: LostInFailover,
+}
+
+/// Asynchronous replication really loses the writes a replica had not applied when it
+/// was promoted; a suite says whether that is a failure, tolerable, or the point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LostInFailover {
+    /// Any write lost in failover fails `writes` (the default).
+    #[default]
+    Forbidden,
+    /// Shown, not a failure.
+    Allowed,
+    /// At least one must be lost (a suite that shows the loss), and it is not a failure.
+    Expected,
+}
+
+impl LostInFailover {
+    pub fn name(self) -> &'static str {
+        match self {
+            LostInFailover::Forbidden => "forbidden",
+            LostInFailover::Allowed => "allowed",
+            LostInFailover::Expected => "expected",
+        }
+    }
 }
 
 impl Expect {
@@ -130,7 +156,7 @@ pub fn check(h: &History, e: &Expect) -> Vec<CheckResult> {
         errors(h, e),
         recovery(h, e),
         pool_baseline(h),
-        writes(h),
+        writes(h, e),
     ];
     if let Some(max) = e.max_server_connections {
         out.push(server_connections(h, e, max));
@@ -526,8 +552,36 @@ fn pool_baseline(h: &History) -> CheckResult {
     CheckResult::new("pool-baseline", f)
 }
 
-fn writes(h: &History) -> CheckResult {
+/// Ids with the time their request ended, for a report (at most five, then a count).
+fn ids_and_times(h: &History, ids: &BTreeSet<i64>) -> String {
+    let mut shown: Vec<String> = h
+        .ops
+        .iter()
+        .filter(|o| o.ok())
+        .flat_map(|o| o.inserted.iter().map(move |id| (id, o)))
+        .filter(|(id, _)| ids.contains(id))
+        .take(5)
+        .map(|(id, o)| {
+            format!(
+                "id {id} (acknowledged at {} to worker {})",
+                secs(o.end),
+                o.worker
+            )
+        })
+        .collect();
+    if ids.len() > shown.len() {
+        shown.push(format!("and {} more", ids.len() - shown.len()));
+    }
+    shown.join(", ")
+}
+
+fn writes(h: &History, e: &Expect) -> CheckResult {
     let acked = h.acknowledged_ids();
+    // After a failover: the new primary must have them; what only the old one has was
+    // lost in failover (acknowledged by a primary whose replica never applied it).
+    if let Some(old) = &h.old_primary_read {
+        return CheckResult::new("writes", failover_writes(h, e, &acked, old));
+    }
     let f = match &h.final_read {
         _ if acked.is_empty() => vec![],
         None => vec![(
@@ -661,6 +715,108 @@ fn during(h: &History, e: &Expect, t: Duration) -> String {
         (None, Some(w)) => format!(" (after `{}`, grace)", w.name),
         _ => String::new(),
     }
+}
+
+fn failover_writes(
+    h: &History,
+    e: &Expect,
+    acked: &BTreeSet<i64>,
+    old: &FinalRead,
+) -> Vec<(Verdict, Finding)> {
+    let (new_rows, old_rows) = match (&h.final_read, old) {
+        (Some(FinalRead::Rows(n)), FinalRead::Rows(o)) => (n, o),
+        (Some(FinalRead::Failed(why)), _) | (_, FinalRead::Failed(why)) => {
+            return vec![(
+                Verdict::Unknown,
+                finding(
+                    "acknowledged writes could not be read back from both primaries",
+                    why.clone(),
+                ),
+            )];
+        }
+        (None, _) => {
+            return vec![(
+                Verdict::Unknown,
+                finding(
+                    "acknowledged writes were not read back",
+                    "the run ended before the final read",
+                ),
+            )];
+        }
+    };
+    let missing: BTreeSet<i64> = acked.difference(new_rows).copied().collect();
+    let in_failover: BTreeSet<i64> = missing.intersection(old_rows).copied().collect();
+    let lost: BTreeSet<i64> = missing.difference(old_rows).copied().collect();
+    let mut f = Vec::new();
+    if !lost.is_empty() {
+        f.push((
+            Verdict::Invalid,
+            finding(
+                "acknowledged writes were lost: on neither the new primary nor the old one",
+                format!(
+                    "{} of {} acknowledged inserts: {}",
+                    lost.len(),
+                    acked.len(),
+                    ids_and_times(h, &lost)
+                ),
+            ),
+        ));
+    }
+    let detail = |ids: &BTreeSet<i64>| {
+        format!(
+            "{} of {} acknowledged inserts are on the old primary only (asynchronous replication had not applied them when the replica was promoted): {}",
+            ids.len(),
+            acked.len(),
+            ids_and_times(h, ids)
+        )
+    };
+    match (e.lost_in_failover, in_failover.is_empty()) {
+        (LostInFailover::Forbidden, false) => f.push((
+            Verdict::Invalid,
+            finding(
+                "acknowledged writes were lost in failover",
+                detail(&in_failover),
+            ),
+        )),
+        // Always said, lost or not, so the stable part of the report does not depend
+        // on a race the suite allows.
+        (LostInFailover::Allowed, none) => f.push((
+            Verdict::Valid,
+            finding(
+                "writes lost in failover are allowed by the suite",
+                if none {
+                    format!(
+                        "none was: all {} acknowledged inserts reached the new primary",
+                        acked.len()
+                    )
+                } else {
+                    detail(&in_failover)
+                },
+            ),
+        )),
+        (LostInFailover::Expected, false) => f.push((
+            Verdict::Valid,
+            finding(
+                format!(
+                    "acknowledged writes were lost in failover ({} by the suite)",
+                    e.lost_in_failover.name()
+                ),
+                detail(&in_failover),
+            ),
+        )),
+        (LostInFailover::Expected, true) => f.push((
+            Verdict::Invalid,
+            finding(
+                "the suite expects writes lost in failover, and none was",
+                format!(
+                    "all {} acknowledged inserts reached the new primary",
+                    acked.len()
+                ),
+            ),
+        )),
+        _ => {}
+    }
+    f
 }
 
 fn throughput(h: &History, floor: f64) -> CheckResult {

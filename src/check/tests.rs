@@ -38,6 +38,7 @@ fn kind_of(name: &str) -> FaultKind {
         "kill" => FaultKind::Kill,
         "reset" => FaultKind::ResetPeer,
         "latency" => FaultKind::Latency,
+        "ro" => FaultKind::ReadOnly,
         other => panic!("no kind for test fault `{other}`"),
     }
 }
@@ -123,6 +124,7 @@ fn history(ops: Vec<OpRecord>, faults: Vec<FaultRecord>) -> History {
         }),
         baseline: None,
         final_read: Some(FinalRead::Rows(Default::default())),
+        old_primary_read: None,
         interrupted: None,
         workers: 2,
         leak_every: None,
@@ -143,6 +145,7 @@ fn expect(verdict: Expected) -> Expect {
         no_effect: BTreeSet::new(),
         max_server_connections: None,
         fail_within: None,
+        lost_in_failover: LostInFailover::Forbidden,
     }
 }
 
@@ -848,4 +851,132 @@ fn fail_within_catches_a_wait_for_an_error_longer_than_the_bound() {
     let mut late = op(0, 2100, 6100, Some(ErrorClass::GoneAway));
     late.waited = Some(ms(3));
     assert_eq!(waited(&late), ms(3));
+}
+
+#[test]
+fn a_read_only_window_is_blamed_for_read_only_only_and_needs_a_write_in_it() {
+    let write = |worker, start, end, error| OpRecord {
+        kind: OpKind::Insert,
+        ..op(worker, start, end, error)
+    };
+    let h = history(
+        vec![
+            write(0, 2100, 2110, Some(ErrorClass::ReadOnly)),
+            op(1, 2100, 2110, Some(ErrorClass::LostConnection)),
+            write(0, 4100, 4110, None),
+            op(1, 4100, 4110, None),
+        ],
+        vec![fault("ro", 2000, Some(4000))],
+    );
+    let mut e = expect(Expected::Valid);
+    e.per_fault
+        .insert("ro".into(), BTreeSet::from([ErrorClass::ReadOnly]));
+    let groups = error_groups(&h, &e);
+    let ro = groups
+        .iter()
+        .find(|g| g.class == ErrorClass::ReadOnly)
+        .unwrap();
+    assert_eq!(ro.place, Place::During("ro".into()));
+    assert!(ro.tolerated);
+    // A read-only server does not drop connections.
+    let lost = groups
+        .iter()
+        .find(|g| g.class == ErrorClass::LostConnection)
+        .unwrap();
+    assert_eq!(lost.place, Place::NotCausedBy("ro".into()));
+    let c = check(&h, &e);
+    assert_eq!(get(&c, "faults").verdict, Verdict::Valid);
+    // Only reads in the window: nothing was there to refuse.
+    let h = history(
+        vec![
+            op(0, 2100, 2110, None),
+            write(0, 4100, 4110, None),
+            op(1, 4100, 4110, None),
+        ],
+        vec![fault("ro", 2000, Some(4000))],
+    );
+    let c = check(&h, &e);
+    assert_eq!(get(&c, "faults").verdict, Verdict::Unknown);
+    assert!(
+        get(&c, "faults").findings[0]
+            .detail
+            .contains("no write was attempted")
+    );
+}
+
+#[test]
+fn after_a_failover_writes_only_the_old_primary_has_were_lost_in_failover() {
+    let insert = |worker, start, ids: Vec<i64>| OpRecord {
+        kind: OpKind::Insert,
+        inserted: ids,
+        ..op(worker, start, start + 5, None)
+    };
+    let rows = |ids: &[i64]| FinalRead::Rows(ids.iter().copied().collect());
+    let mut h = history(
+        vec![
+            insert(0, 100, vec![1]),
+            insert(1, 200, vec![2]),
+            insert(0, 300, vec![3]),
+        ],
+        vec![],
+    );
+    // 1 replicated; 2 acknowledged by the old primary, never applied by the replica;
+    // 3 on neither.
+    h.final_read = Some(rows(&[1]));
+    h.old_primary_read = Some(rows(&[1, 2]));
+    let mut e = expect(Expected::Valid);
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(w.verdict, Verdict::Invalid);
+    let summaries: Vec<&str> = w.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        [
+            "acknowledged writes were lost: on neither the new primary nor the old one",
+            "acknowledged writes were lost in failover"
+        ]
+    );
+    assert!(
+        w.findings[1]
+            .detail
+            .contains("id 2 (acknowledged at 0.20s to worker 1)"),
+        "{}",
+        w.findings[1].detail
+    );
+    // Allowed: said either way (the snapshot must not depend on the race), no failure.
+    e.lost_in_failover = LostInFailover::Allowed;
+    h.final_read = Some(rows(&[1, 3]));
+    h.old_primary_read = Some(rows(&[1, 2, 3]));
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(w.verdict, Verdict::Valid);
+    assert_eq!(
+        w.findings[0].summary,
+        "writes lost in failover are allowed by the suite"
+    );
+    assert!(
+        w.findings[0].detail.contains("id 2"),
+        "{}",
+        w.findings[0].detail
+    );
+    h.final_read = Some(rows(&[1, 2, 3]));
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(
+        w.findings[0].summary,
+        "writes lost in failover are allowed by the suite"
+    );
+    assert!(w.findings[0].detail.starts_with("none was"));
+    // Expected: shown, not a failure.
+    h.final_read = Some(rows(&[1, 3]));
+    h.old_primary_read = Some(rows(&[1, 2, 3]));
+    e.lost_in_failover = LostInFailover::Expected;
+    let w = get(&check(&h, &e), "writes").clone();
+    assert_eq!(w.verdict, Verdict::Valid);
+    assert_eq!(
+        w.findings[0].summary,
+        "acknowledged writes were lost in failover (expected by the suite)"
+    );
+    // Expected but none lost: the suite did not show what it says.
+    h.final_read = Some(rows(&[1, 2, 3]));
+    assert_eq!(get(&check(&h, &e), "writes").verdict, Verdict::Invalid);
+    e.lost_in_failover = LostInFailover::Forbidden;
+    assert_eq!(get(&check(&h, &e), "writes").verdict, Verdict::Valid);
 }

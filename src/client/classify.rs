@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::history::{ErrorClass, OpError};
-use crate::pool::sqlx::classify_number;
+use crate::pool::sqlx::classify_server;
 
 /// An error as it crossed the pipe.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -42,7 +42,7 @@ pub fn classify(e: &WireError) -> ErrorClass {
                 ErrorClass::ConnectRefused
             };
         }
-        if let Some(c) = classify_number(code) {
+        if let Some(c) = classify_server(code, &e.message) {
             return c;
         }
     }
@@ -206,6 +206,23 @@ mod tests {
             r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (MySQLdb.OperationalError)", "message": "(MySQLdb.OperationalError) (2013, 'Lost connection to server during query')"}"#,
         );
         assert_eq!(classify(&e), ErrorClass::LostConnection);
+    }
+
+    #[test]
+    fn read_only_refusals_captured_from_mariadb() {
+        // SET GLOBAL read_only = ON, then an INSERT by the app user (no SUPER), through
+        // SQLAlchemy 2.1.9 on each driver.
+        for e in [
+            r#"{"code": 1290, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (1290, 'The MariaDB server is running with the --read-only option so it cannot execute this statement')"}"#,
+            r#"{"code": 1290, "type": "sqlalchemy.exc.OperationalError (MySQLdb.OperationalError)", "message": "(MySQLdb.OperationalError) (1290, 'The MariaDB server is running with the --read-only option so it cannot execute this statement')"}"#,
+        ] {
+            assert_eq!(classify(&wire(e)), ErrorClass::ReadOnly);
+        }
+        // The same number for another option is not a read-only server.
+        let e = wire(
+            r#"{"code": 1290, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (1290, 'The MariaDB server is running with the --secure-file-priv option so it cannot execute this statement')"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::Other);
     }
 
     #[test]

@@ -159,6 +159,9 @@ fn fault(kind: FaultKind) -> BoxedStrategy<Fault> {
             .prop_map(|value| Fault::MaxConnections { value })
             .boxed(),
         FaultKind::SetGlobal => unreachable!("set_global is never generated"),
+        // Not in GENERATED yet: adding a kind there changes what every seed draws.
+        FaultKind::ReadOnly => unreachable!("read_only is not generated"),
+        FaultKind::Failover => unreachable!("failover is not generated"),
         FaultKind::Crash => Just(Fault::Crash).boxed(),
         FaultKind::Restart => Just(Fault::Restart).boxed(),
         FaultKind::Pause => Just(Fault::Pause).boxed(),

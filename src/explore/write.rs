@@ -133,7 +133,16 @@ pub fn fault_table(f: &FaultSpec) -> String {
         | Fault::Restart
         | Fault::Pause
         | Fault::Disconnect
-        | Fault::Cut => {}
+        | Fault::Cut
+        | Fault::ReadOnly => {}
+        Fault::Failover { stop, reset } => {
+            if *stop {
+                let _ = writeln!(t, "old_primary = \"stopped\"");
+            }
+            if *reset {
+                let _ = writeln!(t, "reset = true");
+            }
+        }
     }
     if let Some(r) = f.repeat {
         let _ = writeln!(
@@ -208,6 +217,12 @@ pub fn describe(f: &FaultSpec) -> String {
         Fault::Pause => "server paused (SIGSTOP)".into(),
         Fault::Disconnect => "network disconnected".into(),
         Fault::Cut => "proxy cut".into(),
+        Fault::ReadOnly => "server read-only".into(),
+        Fault::Failover { stop, reset } => format!(
+            "failover to the replica (old primary {}{})",
+            if *stop { "stopped" } else { "read-only" },
+            if *reset { ", connections reset" } else { "" }
+        ),
         Fault::Toxic {
             kind: toxic,
             streams,

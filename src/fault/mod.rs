@@ -53,6 +53,13 @@ pub enum Fault {
     MaxConnections { value: u32 },
     /// `SET GLOBAL variable = value` of any other variable, the old value put back on heal.
     SetGlobal { variable: String, value: String },
+    /// `SET GLOBAL read_only = ON`: the server refuses writes from users without
+    /// SUPER / READ ONLY ADMIN (the app user) until the old value is put back.
+    ReadOnly,
+    /// The old primary turns read-only (or is stopped), the replica is promoted, and the
+    /// proxy (the VIP) sends new connections to it; open ones stay on the old primary
+    /// unless `reset`. Permanent: nothing heals a failover.
+    Failover { stop: bool, reset: bool },
     /// `KILL CONNECTION` of the pool's sessions, found through the processlist.
     Kill { target: KillTarget },
     /// SIGKILL; started again on heal.
@@ -83,7 +90,10 @@ pub enum Fault {
 impl Fault {
     /// Whether this fault acts on the proxy between pool and server.
     pub fn needs_proxy(&self) -> bool {
-        matches!(self, Fault::Cut | Fault::Toxic { .. })
+        matches!(
+            self,
+            Fault::Cut | Fault::Toxic { .. } | Fault::Failover { .. }
+        )
     }
 
     pub fn kind(&self) -> FaultKind {
@@ -92,6 +102,8 @@ impl Fault {
             Fault::WaitTimeout { .. } => FaultKind::WaitTimeout,
             Fault::MaxConnections { .. } => FaultKind::MaxConnections,
             Fault::SetGlobal { .. } => FaultKind::SetGlobal,
+            Fault::ReadOnly => FaultKind::ReadOnly,
+            Fault::Failover { .. } => FaultKind::Failover,
             Fault::Kill { .. } => FaultKind::Kill,
             Fault::Crash => FaultKind::Crash,
             Fault::Restart => FaultKind::Restart,
@@ -112,7 +124,10 @@ impl Fault {
     pub fn is_setting(&self) -> bool {
         matches!(
             self,
-            Fault::WaitTimeout { .. } | Fault::MaxConnections { .. } | Fault::SetGlobal { .. }
+            Fault::WaitTimeout { .. }
+                | Fault::MaxConnections { .. }
+                | Fault::SetGlobal { .. }
+                | Fault::ReadOnly
         )
     }
 
@@ -161,6 +176,13 @@ impl Fault {
                 set_global(cx, "max_connections", value.to_string()).await
             }
             Fault::SetGlobal { variable, value } => set_global(cx, variable, value.clone()).await,
+            // The same journaled path as every setting: an external server gets its old
+            // value back even after kill -9 of the harness.
+            Fault::ReadOnly => set_global(cx, "read_only", "ON".into()).await,
+            Fault::Failover { stop, reset } => {
+                let (observed, detail) = failover(cx, *stop, *reset).await?;
+                Ok(guard(Heal::Nothing, detail, observed))
+            }
             Fault::Kill { target } => {
                 let (killed, at) = kill(cx, *target, stop).await?;
                 let mut g = guard(
@@ -287,6 +309,61 @@ async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard
             took_effect: None,
         },
     })
+}
+
+/// Fail over: note the pool's sessions on the old primary, turn it read-only (or stop
+/// it), promote the replica, and move the proxy's upstream to it.
+async fn failover(cx: &FaultCx, stop: bool, reset: bool) -> Result<(Observed, String), FaultError> {
+    let net = cx.net()?;
+    let admin = cx.server.admin();
+    let sql =
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()";
+    let mut conn = admin_connect(&admin).await?;
+    let ids: Vec<i64> = sqlx::query_scalar(sql)
+        .bind(&cx.app_user)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| ServerError::Sql {
+            sql: sql.into(),
+            target: format!("{admin:?}"),
+            message: e.to_string(),
+        })?;
+    let _ = sqlx::Connection::close(conn).await;
+    let stale: Vec<i64> = ids
+        .into_iter()
+        .filter(|id| !cx.harness_sessions.contains(*id))
+        .collect();
+    let old = if stop {
+        cx.server.act(Action::Shutdown).await?;
+        "stopped"
+    } else {
+        cx.server.set_global("read_only", "ON").await?;
+        "read-only"
+    };
+    let new = cx.server.promote_replica().await?;
+    let upstream = format!("{}:{}", new.host, new.port);
+    net.client
+        .set_upstream(&net.proxy, &upstream, !reset)
+        .await
+        .map_err(proxy_error)?;
+    let detail = format!(
+        "old primary {old}, replica at {upstream} promoted, proxy `{}` moved to it; {} pool session(s) on the old primary {}",
+        net.proxy,
+        stale.len(),
+        if reset {
+            "closed by the move"
+        } else {
+            "left there"
+        }
+    );
+    Ok((
+        Observed::Failover {
+            stale_sessions: stale,
+            new_primary: upstream,
+            reset,
+        },
+        detail,
+    ))
 }
 
 /// What faults may touch: the server, the app user's name (to find its sessions), the

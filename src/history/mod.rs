@@ -31,6 +31,10 @@ pub enum ErrorClass {
     ServerShutdown,
     /// ER_CON_COUNT_ERROR 1040.
     TooManyConnections,
+    /// A write reached a read-only server: ER_OPTION_PREVENTS_STATEMENT 1290 (naming
+    /// `--read-only`), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION 1792, ER_READ_ONLY_MODE
+    /// 1836. An old primary after a failover answers this way.
+    ReadOnly,
     /// The pool gave up waiting for a connection (sqlx `PoolTimedOut`).
     CheckoutTimeout,
     /// CR_CONN_HOST_ERROR 2003: nothing listening.
@@ -42,13 +46,14 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 11] = [
         ErrorClass::GoneAway,
         ErrorClass::LostConnection,
         ErrorClass::InteractionTimeout,
         ErrorClass::Killed,
         ErrorClass::ServerShutdown,
         ErrorClass::TooManyConnections,
+        ErrorClass::ReadOnly,
         ErrorClass::CheckoutTimeout,
         ErrorClass::ConnectRefused,
         ErrorClass::Timeout,
@@ -63,6 +68,7 @@ impl ErrorClass {
             ErrorClass::Killed => "killed",
             ErrorClass::ServerShutdown => "server_shutdown",
             ErrorClass::TooManyConnections => "too_many_connections",
+            ErrorClass::ReadOnly => "read_only",
             ErrorClass::CheckoutTimeout => "checkout_timeout",
             ErrorClass::ConnectRefused => "connect_refused",
             ErrorClass::Timeout => "timeout",
@@ -79,6 +85,7 @@ impl ErrorClass {
             ErrorClass::Killed => "connection or query killed (1927/1317)",
             ErrorClass::ServerShutdown => "server shutdown in progress (1053)",
             ErrorClass::TooManyConnections => "too many connections (1040)",
+            ErrorClass::ReadOnly => "the server is read-only (1290/1792/1836)",
             ErrorClass::CheckoutTimeout => "pool checkout timed out",
             ErrorClass::ConnectRefused => "can't connect to MySQL server (2003)",
             ErrorClass::Timeout => "operation hung past the harness's op timeout",
@@ -240,6 +247,10 @@ pub enum FaultKind {
     Pause,
     Disconnect,
     Cut,
+    /// `SET GLOBAL read_only = ON`: writes refused until it heals.
+    ReadOnly,
+    /// The replica promoted and the proxy (the VIP) moved to it.
+    Failover,
     Blackhole,
     Latency,
     Bandwidth,
@@ -251,7 +262,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 18] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::Idle,
         FaultKind::WaitTimeout,
         FaultKind::SetGlobal,
@@ -262,6 +273,8 @@ impl FaultKind {
         FaultKind::MaxConnections,
         FaultKind::Disconnect,
         FaultKind::Cut,
+        FaultKind::ReadOnly,
+        FaultKind::Failover,
         FaultKind::Blackhole,
         FaultKind::Latency,
         FaultKind::Bandwidth,
@@ -284,6 +297,8 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Disconnect => "disconnect",
             FaultKind::Cut => "cut",
+            FaultKind::ReadOnly => "read_only",
+            FaultKind::Failover => "failover",
             FaultKind::Blackhole => "blackhole",
             FaultKind::Latency => "latency",
             FaultKind::Bandwidth => "bandwidth",
@@ -373,6 +388,13 @@ pub enum Observed {
     /// The proxy's own counts for the toxics of this fault, read before removing them;
     /// `None` when the proxy does not count.
     Toxic { counts: Option<ToxicCounts> },
+    /// A failover: the pool's sessions on the old primary at the move (they stay there
+    /// unless `reset`), and where new connections go from then on.
+    Failover {
+        stale_sessions: Vec<i64>,
+        new_primary: String,
+        reset: bool,
+    },
 }
 
 /// How long a fault lasts, as planned.
@@ -514,6 +536,10 @@ pub struct History {
     /// The pool's idle count at the start, before the workload (its baseline).
     pub baseline: Option<PoolSample>,
     pub final_read: Option<FinalRead>,
+    /// After a failover, `final_read` is of the new primary and this of the old one: a
+    /// write acknowledged there and missing on the new primary was lost in failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_primary_read: Option<FinalRead>,
     /// Set when the run was cut short (Ctrl-C, a harness error); checkers then say Unknown.
     pub interrupted: Option<String>,
     pub workers: u32,
@@ -690,6 +716,7 @@ impl Recorder {
             settled: ending.settled,
             baseline: ending.baseline,
             final_read: ending.final_read,
+            old_primary_read: ending.old_primary_read,
             interrupted: ending.interrupted,
             workers: ending.workers,
             leak_every: ending.leak_every,
@@ -715,6 +742,7 @@ pub struct Ending {
     pub settled: Option<PoolSample>,
     pub baseline: Option<PoolSample>,
     pub final_read: Option<FinalRead>,
+    pub old_primary_read: Option<FinalRead>,
     pub interrupted: Option<String>,
     pub workers: u32,
     pub leak_every: Option<u64>,

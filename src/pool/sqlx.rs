@@ -153,7 +153,7 @@ pub fn classify(e: &sqlx::Error) -> ErrorClass {
         sqlx::Error::PoolTimedOut => ErrorClass::CheckoutTimeout,
         sqlx::Error::Io(io) => classify_io(io.kind()),
         sqlx::Error::Database(db) => match db.try_downcast_ref::<MySqlDatabaseError>() {
-            Some(my) => classify_number(my.number()).unwrap_or(ErrorClass::Other),
+            Some(my) => classify_server(my.number(), my.message()).unwrap_or(ErrorClass::Other),
             None => ErrorClass::Other,
         },
         // sqlx reports a packet that arrives where it expected another (e.g. the error
@@ -181,7 +181,22 @@ pub fn classify_io(kind: ErrorKind) -> ErrorClass {
     }
 }
 
-/// Classes by MySQL/MariaDB error number.
+/// Classes by MySQL/MariaDB error number and, where one number means several things,
+/// the server's message: 1290 (ER_OPTION_PREVENTS_STATEMENT) is the read-only refusal
+/// only when it names `--read-only` (or `--super-read-only`); other options
+/// (`--secure-file-priv`, `--skip-grant-tables`) send the same number.
+pub fn classify_server(number: u16, message: &str) -> Option<ErrorClass> {
+    match number {
+        1290 if message.contains("read-only") || message.contains("read_only") => {
+            Some(ErrorClass::ReadOnly)
+        }
+        1290 => None,
+        n => classify_number(n),
+    }
+}
+
+/// Classes by MySQL/MariaDB error number (see [`classify_server`] for 1290, which needs
+/// the message too).
 pub fn classify_number(number: u16) -> Option<ErrorClass> {
     Some(match number {
         2006 => ErrorClass::GoneAway,
@@ -191,6 +206,9 @@ pub fn classify_number(number: u16) -> Option<ErrorClass> {
         1053 => ErrorClass::ServerShutdown,
         1040 => ErrorClass::TooManyConnections,
         2002 | 2003 => ErrorClass::ConnectRefused,
+        // 1792: a write in a READ ONLY transaction; 1836: ER_READ_ONLY_MODE (MySQL's
+        // InnoDB read-only mode).
+        1792 | 1836 => ErrorClass::ReadOnly,
         _ => return None,
     })
 }
@@ -256,5 +274,22 @@ mod tests {
         assert_eq!(classify_number(1053), Some(ErrorClass::ServerShutdown));
         assert_eq!(classify_number(1040), Some(ErrorClass::TooManyConnections));
         assert_eq!(classify_number(1064), None);
+        assert_eq!(classify_number(1792), Some(ErrorClass::ReadOnly));
+        assert_eq!(classify_number(1836), Some(ErrorClass::ReadOnly));
+    }
+
+    #[test]
+    fn only_the_read_only_option_makes_1290_read_only() {
+        // MariaDB 10.11's text, captured in tests/integration/classify.rs.
+        let text = "The MariaDB server is running with the --read-only option so it cannot execute this statement";
+        assert_eq!(classify_server(1290, text), Some(ErrorClass::ReadOnly));
+        let mysql = "The MySQL server is running with the --super-read-only option so it cannot execute this statement";
+        assert_eq!(classify_server(1290, mysql), Some(ErrorClass::ReadOnly));
+        let other = "The MariaDB server is running with the --secure-file-priv option so it cannot execute this statement";
+        assert_eq!(classify_server(1290, other), None);
+        assert_eq!(
+            classify_server(1040, ""),
+            Some(ErrorClass::TooManyConnections)
+        );
     }
 }

@@ -695,6 +695,40 @@ impl Client {
         .await
     }
 
+    /// Point a proxy at another upstream. As in Toxiproxy, the proxy restarts and its
+    /// open connections are closed, unless `keep_connections` (goneaway's extension,
+    /// which a real Toxiproxy ignores): then only new connections go to the new
+    /// upstream and open ones stay where they are, as after a moved VIP or DNS name.
+    pub async fn set_upstream(
+        &self,
+        name: &str,
+        upstream: &str,
+        keep_connections: bool,
+    ) -> Result<(), ClientError> {
+        let (name, upstream) = (name.to_owned(), upstream.to_owned());
+        let op = "set upstream";
+        self.blocking(op, move |i| {
+            let (status, body) = i.raw(
+                op,
+                reqwest::Method::POST,
+                &["proxies", &name],
+                Some(json!({ "upstream": upstream, "keep_connections": keep_connections })),
+            )?;
+            if !(200..300).contains(&status) {
+                return Err(i.api_error(op, &name, None, status, &body));
+            }
+            if body.get("upstream").and_then(Value::as_str) != Some(upstream.as_str()) {
+                return Err(ClientError::Failed {
+                    op,
+                    target: proxy_target(&name),
+                    detail: format!("the proxy still says upstream {}", body["upstream"]),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Take a proxy down: open connections are closed and new ones refused.
     pub async fn disable(&self, name: &str) -> Result<(), ClientError> {
         self.set_enabled(name, false).await

@@ -26,6 +26,10 @@
 //!   a reset just as on a direct connection.
 //! - A created toxic is answered with 200, as Toxiproxy does (proxies: 201).
 //! - No `/metrics` endpoint.
+//! - An update may carry `"keep_connections": true` with a new `upstream`: only new
+//!   connections go there, open ones keep their old upstream (a moved VIP or DNS
+//!   name). Without it, an upstream change restarts the proxy and closes its
+//!   connections, as Toxiproxy does.
 
 mod api;
 pub(crate) mod bench;

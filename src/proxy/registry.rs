@@ -162,6 +162,9 @@ struct ProxyState {
     toxics: Vec<Toxic>,
     up: watch::Sender<Arc<Chain>>,
     down: watch::Sender<Arc<Chain>>,
+    /// Where the accept loop sends each new connection: `upstream`, changed in place by
+    /// an update with `keep_connections` (open connections keep theirs).
+    route: watch::Sender<String>,
     running: Option<Running>,
 }
 
@@ -170,6 +173,7 @@ impl ProxyState {
         ProxyState {
             name,
             listen,
+            route: watch::Sender::new(upstream.clone()),
             upstream,
             enabled: false,
             toxics: Vec::new(),
@@ -243,10 +247,11 @@ impl ProxyState {
             self.listen = addr.to_string();
         }
         let token = root.child_token();
+        self.route.send_replace(self.upstream.clone());
         let accept = tokio::spawn(accept_loop(
             listener,
             self.name.clone(),
-            self.upstream.clone(),
+            self.route.subscribe(),
             self.up.subscribe(),
             self.down.subscribe(),
             token.clone(),
@@ -274,7 +279,7 @@ impl ProxyState {
 async fn accept_loop(
     listener: TcpListener,
     name: String,
-    upstream: String,
+    route: watch::Receiver<String>,
     up: watch::Receiver<Arc<Chain>>,
     down: watch::Receiver<Arc<Chain>>,
     token: CancellationToken,
@@ -287,9 +292,11 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((client, peer)) => {
                     tracing::debug!(proxy = %name, %peer, "proxy: accepted client");
+                    // Read per connection: a moved upstream takes only new ones.
+                    let upstream = route.borrow().clone();
                     connections.spawn(run_connection(
                         client,
-                        upstream.clone(),
+                        upstream,
                         up.clone(),
                         down.clone(),
                         token.clone(),
@@ -454,6 +461,9 @@ impl Registry {
         let listen = get_str(&obj, "listen")?.filter(|l| !l.is_empty());
         let upstream = get_str(&obj, "upstream")?.filter(|u| !u.is_empty());
         let enabled = get_bool(&obj, "enabled")?.unwrap_or(proxy.enabled);
+        // goneaway's extension: move the upstream for new connections only, as a moved
+        // VIP or DNS name does; open connections stay where they are.
+        let keep = get_bool(&obj, "keep_connections")?.unwrap_or(false);
 
         let listen_differs = match &listen {
             None => false,
@@ -461,7 +471,11 @@ impl Registry {
             Some(l) => resolve_listen(l).await? != proxy.listen,
         };
         let upstream_differs = upstream.as_ref().is_some_and(|u| *u != proxy.upstream);
-        if listen_differs || upstream_differs {
+        if upstream_differs && keep && !listen_differs {
+            let u = upstream.expect("it differs");
+            proxy.route.send_replace(u.clone());
+            proxy.upstream = u;
+        } else if listen_differs || upstream_differs {
             // A new address or upstream restarts the proxy and drops its connections.
             proxy.stop().await;
             if let Some(l) = listen {

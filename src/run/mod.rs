@@ -21,7 +21,7 @@ use crate::proxy::ProxyServer;
 use crate::proxy::client::Client;
 use crate::report::{Context, Report};
 use crate::schedule;
-use crate::server::{self, ConnectInfo, Server, admin_connect, admin_exec};
+use crate::server::{self, Action, ConnectInfo, Server, admin_connect, admin_exec};
 use crate::suite::ProxySpec;
 use crate::suite::Suite;
 use crate::workload::{self, Gate, IdSpace};
@@ -99,6 +99,8 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let setup_start = Instant::now();
     let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
     prepare_schema(server.as_ref()).await?;
+    // The writes table must be on the replica too before anything can fail over to it.
+    server.sync_replica().await?;
     // With a proxy, the pool's traffic goes through it; the harness's own admin
     // connections (faults, the final read) never do.
     let net = match &suite.proxy {
@@ -321,16 +323,27 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     drop(leaked);
     pool.close().await;
-    let final_read = if interrupted.is_none() {
-        Some(final_read(server.as_ref(), ids).await)
-    } else {
-        None
+    let (final_read, old_primary_read) = match (&interrupted, server.promoted()) {
+        (Some(_), _) => (None, None),
+        (None, None) => (Some(final_read(server.as_ref(), ids).await), None),
+        // After a failover the writes are looked for on the new primary; the old one is
+        // read too (started again if the failover stopped it), for what only it has.
+        (None, Some(new)) => {
+            let on_new = final_read(new.as_ref(), ids.clone()).await;
+            if server.supports(Action::Start) {
+                // "already running" (it was made read-only, not stopped) is fine.
+                let _ = server.act(Action::Start).await;
+            }
+            let on_old = final_read(server.as_ref(), ids).await;
+            (Some(on_new), Some(on_old))
+        }
     };
     let history = recorder.freeze(Ending {
         workload_end,
         settled,
         baseline: Some(baseline),
         final_read,
+        old_primary_read,
         interrupted,
         workers: suite.workload.workers,
         leak_every: suite.workload.leak_every,

@@ -25,6 +25,7 @@ pub use shared::{Owner, block_on_own_thread, cache_root};
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -85,6 +86,16 @@ pub struct ServerSpec {
     pub url: Option<String>,
     /// For `docker`: the image to run.
     pub image: Option<String>,
+    /// A replica beside the server (`[server] replica = true`): process backend only.
+    pub replica: Option<ReplicaSpec>,
+}
+
+/// How the replica follows its primary.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReplicaSpec {
+    /// MariaDB's `MASTER_DELAY`: the replica applies each event this long after the
+    /// primary wrote it (whole seconds), so a failover loses the last writes for sure.
+    pub delay: Duration,
 }
 
 impl ServerSpec {
@@ -228,6 +239,31 @@ pub trait Server: Send + Sync + fmt::Debug {
     /// Do `action`; `Start` returns once the server answers again.
     async fn act(&self, action: Action) -> Result<(), ServerError>;
 
+    /// The replica of a server started with one (`[server] replica = true`): a server of
+    /// its own, reachable with the same credentials on another port.
+    fn replica(&self) -> Option<Arc<dyn Server>> {
+        None
+    }
+
+    /// Promote the replica (stop replication, forget the primary, writable) and make it
+    /// the server the final read reads. Returns its address.
+    async fn promote_replica(&self) -> Result<ConnectInfo, ServerError> {
+        Err(ServerError::Other(
+            "this server has no replica to promote; add `replica = true` to [server]".into(),
+        ))
+    }
+
+    /// The promoted replica, once [`Server::promote_replica`] ran.
+    fn promoted(&self) -> Option<Arc<dyn Server>> {
+        None
+    }
+
+    /// Wait until the replica has applied everything the primary has (after the
+    /// harness's own setup writes); nothing to do without a replica.
+    async fn sync_replica(&self) -> Result<(), ServerError> {
+        Ok(())
+    }
+
     /// Where changes to a server that outlives the run are written down first (the
     /// external backend); `None` for a server the harness throws away.
     fn journal(&self) -> Option<&Journal> {
@@ -272,6 +308,17 @@ pub async fn start(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError> {
 }
 
 async fn start_backend(spec: &ServerSpec) -> Result<Box<dyn Server>, ServerError> {
+    if let Some(replica) = &spec.replica {
+        if spec.backend != BackendKind::Process {
+            return Err(ServerError::Other(format!(
+                "a replica (`[server] replica = true`) can only be started by the process backend so far, not the {} backend; use backend = \"process\"",
+                spec.backend
+            )));
+        }
+        return Ok(Box::new(
+            process::ReplicatedServer::start(spec, replica.delay).await?,
+        ));
+    }
     match spec.backend {
         BackendKind::Process => Ok(Box::new(process::ProcessServer::start(spec).await?)),
         BackendKind::External => Ok(Box::new(external::ExternalServer::attach(spec).await?)),

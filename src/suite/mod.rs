@@ -24,7 +24,7 @@ use crate::history::Lasts;
 use crate::history::{ErrorClass, OpKind};
 use crate::pool::{PoolSpec, Transport, Vocabulary};
 use crate::schedule::{FaultSpec, Repeat};
-use crate::server::{BackendKind, ServerSpec};
+use crate::server::{BackendKind, ReplicaSpec, ServerSpec};
 use crate::workload::{MAX_STEPS, RequestSpec, Step, WorkloadSpec};
 
 pub use builtin::{BUILTIN, builtin_names};
@@ -174,6 +174,15 @@ impl Suite {
                 position: None,
                 message: format!(
                     "[pool] transport = \"socket\" needs the process backend (the harness owns that server's unix socket), not {backend}"
+                ),
+            });
+        }
+        if self.server.replica.is_some() && backend != BackendKind::Process {
+            return Err(SuiteError {
+                origin: self.origin.clone(),
+                position: None,
+                message: format!(
+                    "this suite has a replica (`[server] replica = true`), which only the process backend can start so far, not --backend {backend}"
                 ),
             });
         }
@@ -352,6 +361,18 @@ impl Cx<'_> {
             }
         }
         let transport = self.transport(&raw, &server, proxy.is_some())?;
+        // A real Toxiproxy restarts a proxy whose upstream changes: the open connections
+        // would be reset whatever the suite says.
+        if let Some(url) = raw.proxy.as_ref().and_then(|p| p.get_ref().url.as_ref())
+            && let Some(raw_f) = faults
+                .iter()
+                .zip(&raw.faults)
+                .find(|(f, _)| matches!(f.fault, Fault::Failover { reset: false, .. }))
+                .map(|(_, r)| r)
+        {
+            let _ = url;
+            return Err(self.err(raw_f, "a failover that keeps open connections on the old primary needs goneaway's own proxy (a real Toxiproxy closes them when its upstream moves): remove [proxy] url, or set `reset = true`"));
+        }
         let Some(raw_expect) = &raw.expect else {
             return Err(self.missing(
                 None,
@@ -452,12 +473,58 @@ impl Cx<'_> {
             })?;
             settings.insert(key.replace('-', "_"), rendered);
         }
+        let replica = self.replica(raw, backend, &settings)?;
         Ok(ServerSpec {
             backend,
             settings,
             url: raw.url.as_ref().map(|u| u.get_ref().clone()),
             image: raw.image.as_ref().map(|i| i.get_ref().clone()),
+            replica,
         })
+    }
+
+    /// `replica = true` (and its `replica_delay`): a second server of the process
+    /// backend that replicates the first. Replication needs its own `log_bin`,
+    /// `server_id`, … so a suite may not set them beside it.
+    fn replica(
+        &self,
+        raw: &raw::RawServer,
+        backend: BackendKind,
+        settings: &BTreeMap<String, String>,
+    ) -> R<Option<ReplicaSpec>> {
+        let on = raw.replica.as_ref().filter(|r| *r.get_ref());
+        let Some(on) = on else {
+            if let Some(d) = &raw.replica_delay {
+                return Err(self.err(d, "[server] replica_delay needs `replica = true`"));
+            }
+            return Ok(None);
+        };
+        if backend != BackendKind::Process {
+            return Err(self.err(
+                on,
+                format!("[server] replica = true: only the process backend can start a replica so far, not {backend}; use backend = \"process\""),
+            ));
+        }
+        for key in settings.keys() {
+            if crate::server::process::REPLICATION_MANAGED.contains(&key.as_str()) {
+                let offset = find_key(self.text, "server", key).unwrap_or(on.span().start);
+                return Err(self.err_at(
+                    Some(offset),
+                    format!("[server] {key} is set by the harness when `replica = true` (replication needs its own value); remove it"),
+                ));
+            }
+        }
+        let delay = match &raw.replica_delay {
+            Some(d) if d.get_ref().0.subsec_nanos() != 0 => {
+                return Err(self.err(
+                    d,
+                    "[server] replica_delay is whole seconds (MariaDB's MASTER_DELAY), like \"2s\"",
+                ));
+            }
+            Some(d) => d.get_ref().0,
+            None => Duration::ZERO,
+        };
+        Ok(Some(ReplicaSpec { delay }))
     }
 
     fn pool(&self, raw: &S<RawPool>) -> R<PoolSpec> {
@@ -904,6 +971,13 @@ impl Cx<'_> {
                             self.err(value, "`value`: max_connections is a whole number of connections")
                         })?,
                     },
+                    // Turning read_only on is the `read_only` fault, with its attribution
+                    // and evidence; turning it off is an ordinary setting.
+                    "read_only"
+                        if ["ON", "1", "TRUE"].contains(&rendered.to_uppercase().as_str()) =>
+                    {
+                        Fault::ReadOnly
+                    }
                     _ => Fault::SetGlobal {
                         variable,
                         value: rendered,
@@ -930,6 +1004,38 @@ impl Cx<'_> {
                         )
                     })?;
                 Fault::MaxConnections { value: n as u32 }
+            }
+            "failover" => {
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                if let Some(d) = &raw.duration {
+                    return Err(self.err(d, "a failover is permanent: it has no `duration` (the replica stays primary to the end)"));
+                }
+                if server.replica.is_none() {
+                    return Err(self.err(
+                        raw_kind,
+                        "fault `failover` needs a replica to promote: add `replica = true` to [server]",
+                    ));
+                }
+                let stop = match raw.old_primary.as_ref().map(|o| o.get_ref().as_str()) {
+                    None | Some("read_only") => false,
+                    Some("stopped") => true,
+                    Some(other) => {
+                        let at = raw.old_primary.as_ref().expect("written");
+                        return Err(self.err(at, format!("old_primary `{other}`: expected read_only (it stays up, refusing writes) or stopped (shut down)")));
+                    }
+                };
+                let reset = raw.reset.as_ref().is_some_and(|r| *r.get_ref());
+                Fault::Failover { stop, reset }
+            }
+            "read_only" => {
+                // A window when given a duration; otherwise in force to the end, like
+                // every setting.
+                no("target", raw.target.is_some(), target_at)?;
+                no("variable", raw.variable.is_some(), variable_at)?;
+                no("value", raw.value.is_some(), value_at)?;
+                Fault::ReadOnly
             }
             "crash" | "restart" | "pause" | "disconnect" => {
                 no("target", raw.target.is_some(), target_at)?;
@@ -975,6 +1081,19 @@ impl Cx<'_> {
                 ));
             }
         };
+        if !matches!(fault, Fault::Failover { .. }) {
+            for (field, at) in [
+                (
+                    "old_primary",
+                    raw.old_primary.as_ref().map(|s| s.span().start),
+                ),
+                ("reset", raw.reset.as_ref().map(|s| s.span().start)),
+            ] {
+                if let Some(at) = at {
+                    no(field, true, at)?;
+                }
+            }
+        }
         // Toxic parameters belong to toxics only; a cut stops the whole proxy.
         if !matches!(fault, Fault::Toxic { .. }) {
             let toxic_params = [
@@ -1341,6 +1460,17 @@ impl Cx<'_> {
             no_effect: BTreeSet::new(),
             max_server_connections,
             fail_within,
+            lost_in_failover: match &e.lost_in_failover {
+                None => crate::check::LostInFailover::Forbidden,
+                Some(l) => match l.get_ref().as_str() {
+                    "forbidden" => crate::check::LostInFailover::Forbidden,
+                    "allowed" => crate::check::LostInFailover::Allowed,
+                    "expected" => crate::check::LostInFailover::Expected,
+                    other => {
+                        return Err(self.err(l, format!("[expect] lost_in_failover `{other}`: expected forbidden (the default), allowed or expected")));
+                    }
+                },
+            },
         })
     }
 }

@@ -37,6 +37,10 @@ pub struct RawServer {
     pub backend: Option<S<String>>,
     pub url: Option<S<String>>,
     pub image: Option<S<String>>,
+    /// A replica beside the server, joined by MariaDB replication (process backend).
+    pub replica: Option<S<bool>>,
+    /// MASTER_DELAY of that replica.
+    pub replica_delay: Option<S<Dur>>,
     #[serde(flatten)]
     pub settings: BTreeMap<String, toml::Value>,
 }
@@ -133,6 +137,9 @@ pub struct RawFault {
     pub target: Option<S<String>>,
     pub variable: Option<S<String>>,
     pub value: Option<S<toml::Value>>,
+    // Failover parameters.
+    pub old_primary: Option<S<String>>,
+    pub reset: Option<S<bool>>,
     // Network (toxic) parameters, with Toxiproxy's names and units.
     pub stream: Option<S<String>>,
     pub attributes: Option<S<toml::Table>>,
@@ -158,6 +165,8 @@ pub struct RawExpect {
     pub recover_within: Option<S<Dur>>,
     pub min_throughput: Option<S<f64>>,
     pub windows: Option<S<BTreeMap<String, Vec<S<String>>>>>,
+    /// After a failover: `forbidden` (default), `allowed` or `expected`.
+    pub lost_in_failover: Option<S<String>>,
     pub failing: Option<S<Vec<S<String>>>>,
     pub max_server_connections: Option<S<u64>>,
     pub fail_within: Option<S<Dur>>,

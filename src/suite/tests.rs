@@ -167,6 +167,125 @@ fn faults_check_their_parameters() {
 }
 
 #[test]
+fn read_only_is_a_fault_of_its_own_however_it_is_spelled() {
+    let base = MINIMAL.replace("duration = \"5s\"", "duration = \"20s\"");
+    let s = parse(&format!(
+        "{base}\n[[fault]]\nkind = \"read_only\"\nat = \"1s\"\nduration = \"2s\"\n[[fault]]\nkind = \"set_global\"\nvariable = \"read_only\"\nvalue = true\nat = \"4s\"\n[[fault]]\nkind = \"set_global\"\nvariable = \"read_only\"\nvalue = \"OFF\"\nname = \"back\"\nat = \"5s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.faults[0].fault, Fault::ReadOnly);
+    assert_eq!(
+        s.faults[0].lasts,
+        crate::history::Lasts::For(Duration::from_secs(2))
+    );
+    assert_eq!(s.faults[1].fault, Fault::ReadOnly);
+    assert_eq!(s.faults[1].lasts, crate::history::Lasts::UntilEnd);
+    assert!(matches!(s.faults[2].fault, Fault::SetGlobal { .. }));
+    let e = err(&format!(
+        "{base}\n[[fault]]\nkind = \"read_only\"\nat = \"1s\"\nvalue = 1\n"
+    ));
+    assert!(
+        e.contains("`value` is not a parameter of fault kind `read_only`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_replica_is_asked_for_in_server_and_refused_where_it_cannot_be() {
+    let with =
+        |server: &str| MINIMAL.replace("[workload]", &format!("[server]\n{server}\n[workload]"));
+    let s = parse(&with("replica = true\nreplica_delay = \"2s\"")).unwrap();
+    assert_eq!(
+        s.server.replica,
+        Some(ReplicaSpec {
+            delay: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(
+        parse(&with("replica = false")).unwrap().server.replica,
+        None
+    );
+    let e = err(&with("replica_delay = \"2s\""));
+    assert!(e.contains("replica_delay needs `replica = true`"), "{e}");
+    let e = err(&with("replica = true\nreplica_delay = \"1500ms\""));
+    assert!(e.contains("whole seconds"), "{e}");
+    let e = err(&with("backend = \"docker\"\nreplica = true"));
+    assert!(
+        e.contains("only the process backend can start a replica"),
+        "{e}"
+    );
+    let e = err(&with("replica = true\nserver_id = 7"));
+    assert!(
+        e.contains("[server] server_id is set by the harness"),
+        "{e}"
+    );
+    assert!(e.contains(":5:"), "points at the key's line: {e}");
+    let e = parse(&with("replica = true"))
+        .unwrap()
+        .with_backend(BackendKind::Docker)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("only the process backend"), "{e}");
+}
+
+#[test]
+fn a_failover_needs_a_replica_and_takes_only_its_own_parameters() {
+    let base = MINIMAL.replace("duration = \"5s\"", "duration = \"20s\"");
+    let with = |server: &str, fault: &str| {
+        base.replace("[workload]", &format!("[server]\n{server}\n[[fault]]\nkind = \"failover\"\nat = \"2s\"\n{fault}\n[workload]"))
+    };
+    let s = parse(&with(
+        "replica = true",
+        "old_primary = \"stopped\"\nreset = true",
+    ))
+    .unwrap();
+    assert_eq!(
+        s.faults[0].fault,
+        Fault::Failover {
+            stop: true,
+            reset: true
+        }
+    );
+    assert_eq!(s.faults[0].lasts, crate::history::Lasts::Instant);
+    assert!(s.proxy.is_some(), "the moved address is the proxy");
+    let s = parse(&with("replica = true", "")).unwrap();
+    assert_eq!(
+        s.faults[0].fault,
+        Fault::Failover {
+            stop: false,
+            reset: false
+        }
+    );
+    let e = err(&with("", ""));
+    assert!(
+        e.contains("needs a replica to promote: add `replica = true`"),
+        "{e}"
+    );
+    let e = err(&with("replica = true", "duration = \"1s\""));
+    assert!(e.contains("a failover is permanent"), "{e}");
+    let e = err(&with("replica = true", "old_primary = \"gone\""));
+    assert!(e.contains("expected read_only"), "{e}");
+    let e = err(&base.replace(
+        "[workload]",
+        "[[fault]]\nkind = \"kill\"\nat = \"1s\"\nreset = true\n[workload]",
+    ));
+    assert!(
+        e.contains("`reset` is not a parameter of fault kind `kill`"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}\n[proxy]\nurl = \"http://127.0.0.1:8474\"\n",
+        with("replica = true", "")
+    ));
+    assert!(e.contains("needs goneaway's own proxy"), "{e}");
+    let e = err(&format!("{base}lost_in_failover = \"sometimes\"\n"));
+    assert!(
+        e.contains("expected forbidden (the default), allowed or expected"),
+        "{e}"
+    );
+}
+
+#[test]
 fn errors_name_the_line_and_what_is_allowed() {
     let e = err(&format!("{MINIMAL}\n[pool]\npool_sise = 5\n"));
     assert!(

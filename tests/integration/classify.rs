@@ -129,6 +129,58 @@ async fn over_the_server_limit_is_too_many_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_write_to_a_read_only_server_is_read_only() {
+    if !common::mariadb() {
+        return;
+    }
+    let s = server::start(&spec(&[])).await.unwrap();
+    server::admin_exec(
+        &s.admin(),
+        "CREATE TABLE goneaway.ro (id BIGINT PRIMARY KEY) ENGINE=InnoDB",
+    )
+    .await
+    .unwrap();
+    let mut conn = sqlx::MySqlConnection::connect(&s.app().url())
+        .await
+        .unwrap();
+    // A write in a READ ONLY transaction (the server itself writable): 1792.
+    conn.execute("START TRANSACTION READ ONLY").await.unwrap();
+    let e = conn
+        .execute("INSERT INTO ro VALUES (1)")
+        .await
+        .expect_err("a read-only transaction refuses writes");
+    assert_eq!(classify(&e), ErrorClass::ReadOnly, "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "error returned from database: 1792 (25006): Cannot execute statement in a READ ONLY transaction"
+    );
+    conn.execute("ROLLBACK").await.unwrap();
+    // The server turned read-only under an open connection (an old primary after a
+    // failover): the app user has no SUPER / READ ONLY ADMIN, so 1290 naming the option.
+    s.set_global("read_only", "ON").await.unwrap();
+    conn.execute("SELECT 1").await.expect("reads still work");
+    let e = conn
+        .execute("INSERT INTO ro VALUES (2)")
+        .await
+        .expect_err("a read-only server refuses writes");
+    assert_eq!(classify(&e), ErrorClass::ReadOnly, "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "error returned from database: 1290 (HY000): The MariaDB server is running with the --read-only option so it cannot execute this statement"
+    );
+    // Inside a transaction the same refusal comes at the write, not at BEGIN.
+    let mut tx = conn.begin().await.expect("BEGIN is not a write");
+    let e = tx
+        .execute("INSERT INTO ro VALUES (3)")
+        .await
+        .expect_err("refused");
+    assert_eq!(classify(&e), ErrorClass::ReadOnly, "{e:?}");
+    drop(tx);
+    // MariaDB 10.11 did not send 1836 (ER_READ_ONLY_MODE) in any scenario tried by
+    // hand (innodb_read_only gives 1036 / 1005 instead); it is classified by number.
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_shutdown_mid_query_is_seen_by_the_client() {
     if !common::mariadb() {
         return;

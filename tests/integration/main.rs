@@ -32,5 +32,6 @@ mod proxy_api;
 mod proxy_bench;
 mod proxy_client;
 mod proxy_forwarding;
+mod replica;
 mod suites;
 mod user_pool;

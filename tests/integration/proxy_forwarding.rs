@@ -703,3 +703,75 @@ proptest! {
         prop_assert!(got == payload);
     }
 }
+
+/// A server that says `tag` to every client it accepts, then echoes.
+async fn tagged(tag: u8) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if s.write_all(&[tag]).await.is_err() {
+                    return;
+                }
+                let mut buf = [0u8; 64];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+async fn first_byte(s: &mut TcpStream) -> u8 {
+    let mut b = [0u8; 1];
+    tokio::time::timeout(GENEROUS, s.read_exact(&mut b))
+        .await
+        .expect("an answer")
+        .expect("a byte");
+    b[0]
+}
+
+#[tokio::test]
+async fn a_moved_upstream_takes_new_connections_only_unless_told_to_reset() {
+    let server = ProxyServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::new(&server.api_url()).unwrap();
+    let (a, ta) = tagged(b'A').await;
+    let (b, tb) = tagged(b'B').await;
+    let proxy = client.create_proxy("vip", "127.0.0.1:0", &a).await.unwrap();
+    let mut old = TcpStream::connect(&proxy.listen).await.unwrap();
+    assert_eq!(first_byte(&mut old).await, b'A');
+
+    client.set_upstream("vip", &b, true).await.unwrap();
+    assert_eq!(client.proxy("vip").await.unwrap().upstream, b);
+    let mut new = TcpStream::connect(&proxy.listen).await.unwrap();
+    assert_eq!(
+        first_byte(&mut new).await,
+        b'B',
+        "a new connection goes to B"
+    );
+    // The old connection is still on A, and still works.
+    old.write_all(b"x").await.unwrap();
+    assert_eq!(first_byte(&mut old).await, b'x');
+
+    // Toxiproxy's own update: the proxy restarts and every open connection closes.
+    client.set_upstream("vip", &a, false).await.unwrap();
+    for s in [&mut old, &mut new] {
+        let mut buf = [0u8; 8];
+        let closed = tokio::time::timeout(GENEROUS, s.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "closed by the restart: {closed:?}"
+        );
+    }
+    let mut again = TcpStream::connect(&proxy.listen).await.unwrap();
+    assert_eq!(first_byte(&mut again).await, b'A');
+    server.shutdown().await;
+    ta.abort();
+    tb.abort();
+}

@@ -22,13 +22,18 @@ mod binary;
 mod clone;
 mod launch;
 mod reaper;
+mod replica;
 mod template;
 
 pub use crate::server::shared::sweep_stale_dirs;
 pub use bench::{SpawnTimes, SpawnTrial, measure_spawn};
 pub use binary::find_binary;
 pub(crate) use reaper::spawn_on_spawner;
+pub use replica::{
+    REPL_USER, REPLICATION_MANAGED, ReplicatedServer, ReplicationState, replication_state,
+};
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::Path;
@@ -82,15 +87,40 @@ impl fmt::Debug for ProcessServer {
 impl ProcessServer {
     /// Start a fresh server with the spec's settings, ready for the app and admin users.
     pub async fn start(spec: &ServerSpec) -> Result<ProcessServer, ServerError> {
+        Self::start_with(&spec.settings, None).await
+    }
+
+    /// Start with these settings. A replica (`replica_of`) creates no users of its own:
+    /// the primary's arrive with replication, so it answers to the primary's credentials
+    /// on its own port, as a server behind a VIP does.
+    async fn start_with(
+        settings: &BTreeMap<String, String>,
+        replica_of: Option<&ProcessServer>,
+    ) -> Result<ProcessServer, ServerError> {
         let bin = probe(find_binary()?).await?;
         let template = {
             let bin = bin.clone();
             blocking(move || ensure_template(&bin)).await?
         };
         let scratch = blocking(Scratch::new).await?;
-        let mut launch = Launch::new(&bin, &scratch.path, &spec.settings)?;
+        let mut launch = Launch::new(&bin, &scratch.path, settings)?;
         copy_template(template, launch.datadir()).await?;
         let run = launch.start_retrying(None, true).await?;
+        if let Some(primary) = replica_of {
+            let on_port = |c: &ConnectInfo| ConnectInfo {
+                port: launch.port,
+                ..c.clone()
+            };
+            return Ok(ProcessServer {
+                version: bin.version,
+                root_password: primary.root_password.clone(),
+                app: on_port(&primary.app),
+                admin: on_port(&primary.admin),
+                launch,
+                run: Mutex::new(Some(run)),
+                scratch,
+            });
+        }
 
         let root_password = password();
         let admin = ConnectInfo {

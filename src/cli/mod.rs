@@ -7,6 +7,7 @@
 mod args;
 mod bench;
 mod run;
+mod summary;
 
 use clap::Parser;
 
@@ -50,6 +51,7 @@ async fn dispatch(cli: Cli) -> i32 {
             thresholds,
         } => diff(&old, &new, json, fail_on_drift, &thresholds.thresholds()),
         Command::Check { suites } => check(&suites).await,
+        Command::Render { report, out } => render(&report, out.as_deref()),
         Command::Explore(args) => crate::explore::command::command(args).await,
         Command::Bench { trials } => bench::bench(trials.max(1)).await,
         Command::Gc => gc().await,
@@ -70,6 +72,8 @@ async fn dispatch(cli: Cli) -> i32 {
             backend,
             json,
             junit,
+            markdown,
+            verbose,
             report_dir,
             no_save,
             jobs,
@@ -83,8 +87,14 @@ async fn dispatch(cli: Cli) -> i32 {
                 eprintln!("goneaway: name a suite to run (see `goneaway list`), or pass --all");
                 return EXIT_HARNESS;
             }
-            let save = (!no_save).then_some(report_dir);
-            run::run(names, seed, backend, json, junit, save, jobs.max(1)).await
+            let out = run::Output {
+                json,
+                junit,
+                markdown,
+                save: (!no_save).then_some(report_dir),
+                verbose,
+            };
+            run::run(names, seed, backend, out, jobs.max(1)).await
         }
     }
 }
@@ -146,6 +156,45 @@ fn diff(
     } else {
         EXIT_OK
     }
+}
+
+/// Redraw saved reports' pages; prints each page's path.
+fn render(path: &std::path::Path, out: Option<&std::path::Path>) -> i32 {
+    use crate::report::diff::{Loaded, load};
+    let found: Vec<(std::path::PathBuf, crate::Report)> = match load(path) {
+        Ok(Loaded::One(file, report)) => vec![(file, *report)],
+        Ok(Loaded::Many(many)) => many.into_values().collect(),
+        Err(e) => {
+            eprintln!("goneaway: render: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    if out.is_some() && found.len() > 1 {
+        eprintln!(
+            "goneaway: render: {} holds {} reports; --out takes one (name a suite's directory)",
+            path.display(),
+            found.len()
+        );
+        return EXIT_HARNESS;
+    }
+    for (file, report) in found {
+        let target = match out {
+            Some(o) => o.to_path_buf(),
+            None => file.with_file_name(crate::report::HTML_FILE),
+        };
+        if let Err(e) = std::fs::write(&target, report.html()) {
+            eprintln!("goneaway: render: cannot write {}: {e}", target.display());
+            return EXIT_HARNESS;
+        }
+        if report.timeline.is_none() {
+            eprintln!(
+                "goneaway: render: {} has no timeline.json beside it (saved before timelines were recorded): the page has its summary only",
+                file.display()
+            );
+        }
+        println!("{}", target.display());
+    }
+    EXIT_OK
 }
 
 async fn gc() -> i32 {

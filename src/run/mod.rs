@@ -303,6 +303,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         started_at,
         setup,
         lint: lints,
+        server_settings: suite.server.settings.clone(),
     };
     Ok(Report::build(cx, &history, &checks, judgement))
 }

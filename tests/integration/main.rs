@@ -22,6 +22,7 @@ mod docker_suites;
 mod explore;
 mod external;
 mod honest;
+mod html;
 mod junit;
 mod network;
 mod process_server;

@@ -6,6 +6,7 @@
 
 mod args;
 mod bench;
+mod progress;
 mod run;
 mod summary;
 

@@ -56,37 +56,63 @@ pub(super) async fn run(
         eprintln!("running {} suites, {} at a time", suites.len(), jobs);
     }
     let width = suites.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    // Live progress on a terminal; plain lines otherwise (and never with --json).
+    let progress = if json {
+        None
+    } else {
+        super::progress::Progress::new(suites.len(), width).map(Arc::new)
+    };
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, suite) in suites.into_iter().enumerate() {
-        let (limit, cancel) = (limit.clone(), cancel.clone());
+        let (limit, cancel, progress) = (limit.clone(), cancel.clone(), progress.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("never closed");
             let started = Instant::now();
+            let (bar, observer) = match &progress {
+                Some(p) => {
+                    let (bar, observer) = p.suite(&suite.name, suite.workload.duration);
+                    (Some(bar), Some(observer))
+                }
+                None => (None, None),
+            };
             if cancel.is_cancelled() {
                 return (
                     i,
                     suite.name.clone(),
                     Err(Error::Harness("not started: interrupted".into())),
                     started.elapsed(),
+                    bar,
                 );
             }
             let opts = RunOptions {
                 seed,
                 cancel,
                 pool: None,
+                observer,
             };
             let result = crate::run(&suite, opts).await;
-            (i, suite.name.clone(), result, started.elapsed())
+            (i, suite.name.clone(), result, started.elapsed(), bar)
         });
     }
     let mut results: Vec<(usize, String, Result<Report, Error>, Row)> = Vec::new();
+    let mut unmet = 0;
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok((i, name, result, took)) => {
+            Ok((i, name, result, took, bar)) => {
                 let row = Row::of(&name, &result, took);
-                if many && !json {
-                    eprintln!("  {}", row.line(width));
+                if !row.met() {
+                    unmet += 1;
+                }
+                match (&progress, &bar) {
+                    (Some(p), Some(bar)) => {
+                        p.done(bar, unmet);
+                        if many {
+                            p.println(&format!("  {}", row.line(width)));
+                        }
+                    }
+                    _ if many && !json => eprintln!("  {}", row.line(width)),
+                    _ => {}
                 }
                 results.push((i, name, result, row));
             }
@@ -95,6 +121,9 @@ pub(super) async fn run(
                 return EXIT_HARNESS;
             }
         }
+    }
+    if let Some(p) = &progress {
+        p.finish();
     }
     results.sort_by_key(|r| r.0);
     let mut code = EXIT_OK;

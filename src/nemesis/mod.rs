@@ -11,11 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fault::{FaultCx, Guard};
 use crate::history::{FaultId, Lasts, Recorder};
+use crate::run::{Observer, Step};
 use crate::schedule::Planned;
 
 pub struct Nemesis {
     pub cx: FaultCx,
     pub recorder: Recorder,
+    /// Told when each fault takes effect and heals (progress displays only).
+    pub observer: Option<Observer>,
 }
 
 impl Nemesis {
@@ -81,6 +84,9 @@ impl Nemesis {
             applied.detail.clone(),
             applied.observed.clone(),
         );
+        self.tell(Step::FaultActive {
+            name: p.name.clone(),
+        });
         // Whatever the plan says, a fault heals once the workload is over: what it does
         // afterwards can show nothing.
         let hold = match p.lasts {
@@ -95,16 +101,28 @@ impl Nemesis {
                 _ = cancel.cancelled() => return self.heal_late(id, guard).await,
             }
         }
-        self.heal(id, guard).await;
+        self.heal(id, &p.name, guard).await;
     }
 
-    async fn heal(&self, id: FaultId, guard: Guard) {
+    fn tell(&self, step: Step) {
+        if let Some(o) = &self.observer {
+            o.tell(step);
+        }
+    }
+
+    async fn heal(&self, id: FaultId, name: &str, guard: Guard) {
+        self.tell(Step::Healing {
+            name: name.to_string(),
+        });
         let recorder = self.recorder.clone();
         match guard.heal(move || recorder.fault_healed(id)).await {
             Ok(Some(observed)) => self.recorder.fault_observed(id, observed),
             Ok(None) => {}
             Err(e) => self.recorder.fault_error(id, format!("heal failed: {e}")),
         }
+        self.tell(Step::Healed {
+            name: name.to_string(),
+        });
     }
 
     /// Cancelled mid-fault: heal now, but the record keeps no heal time (the run was cut).

@@ -25,6 +25,9 @@ use crate::suite::ProxySpec;
 use crate::suite::Suite;
 use crate::workload::{self, Gate, IdSpace};
 
+mod observe;
+pub use observe::{Observer, Step};
+
 /// Builds the pool under test once the server is up and its address is known.
 pub type PoolFactory =
     Box<dyn FnOnce(ConnectInfo) -> BoxFuture<'static, Result<Arc<dyn Pool>, String>> + Send>;
@@ -37,6 +40,8 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// `None`: build a sqlx pool from the suite's `[pool]`.
     pub pool: Option<PoolFactory>,
+    /// Told each step of the run as it happens (progress displays).
+    pub observer: Option<Observer>,
 }
 
 impl Default for RunOptions {
@@ -45,6 +50,7 @@ impl Default for RunOptions {
             seed: None,
             cancel: CancellationToken::new(),
             pool: None,
+            observer: None,
         }
     }
 }
@@ -96,6 +102,8 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let seed = opts.seed.or(suite.seed).unwrap_or_else(rand::random);
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let setup_start = Instant::now();
+    let observer = opts.observer.clone();
+    observe::tell(&observer, Step::StartingServer);
     let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
     prepare_schema(server.as_ref()).await?;
     // With a proxy, the pool's traffic goes through it; the harness's own admin
@@ -173,6 +181,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             harness_sessions: harness_sessions.clone(),
         },
         recorder: recorder.clone(),
+        observer: observer.clone(),
     };
     let plan = schedule::plan(&suite.faults, seed);
     let sampler = {
@@ -211,6 +220,12 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         })
     };
     let mut workload_end = Duration::ZERO;
+    observe::tell(
+        &observer,
+        Step::Running {
+            expected: suite.workload.duration,
+        },
+    );
     let (leaked, ()) = tokio::join!(
         async {
             let leaked = workload::run(
@@ -225,6 +240,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             .await;
             workload_end = recorder.now();
             until.cancel();
+            observe::tell(&observer, Step::Checking);
             leaked
         },
         nemesis.run(plan, deadline_cancel.clone(), until.clone()),

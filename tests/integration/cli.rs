@@ -357,6 +357,8 @@ fn several_suites_print_a_compact_summary_and_markdown() {
             .contains("s  expected the run to be invalid (a negative control), but no… (+1 more)"),
         "{stderr}"
     );
+    // Not a terminal: plain lines, no progress drawing.
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
     // The full report of the one not met only, then the table.
     assert!(stdout.starts_with("suite     quiet-wrong — "), "{stdout}");
     assert!(!stdout.contains("suite     quiet-ok"), "{stdout}");

@@ -26,6 +26,7 @@ mod html;
 mod junit;
 mod network;
 mod process_server;
+mod progress;
 mod proxy_api;
 mod proxy_bench;
 mod proxy_client;

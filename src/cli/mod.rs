@@ -17,15 +17,18 @@ use crate::suite::{BUILTIN, Suite};
 use args::{Cli, Command};
 
 /// The `goneaway` binary: parse the process's arguments, run the command, return the
-/// exit code. Logging goes to stderr, filtered by `GONEAWAY_LOG`.
+/// exit code. Logging goes to stderr, filtered by `GONEAWAY_LOG` or `RUST_LOG`.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // `GONEAWAY_LOG`, else `RUST_LOG` (`RUST_LOG=goneaway=debug` shows each step the
+    // harness takes); always to stderr, so `--json` output stays clean.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GONEAWAY_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "warn,sqlx=error".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GONEAWAY_LOG")
-                .unwrap_or_else(|_| "warn,sqlx=error".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

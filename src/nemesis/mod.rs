@@ -70,6 +70,7 @@ impl Nemesis {
         let guard = match p.fault.apply(&self.cx, &done).await {
             Ok(guard) => guard,
             Err(e) => {
+                tracing::debug!(fault = %p.name, "applying the fault failed: {e}");
                 self.recorder.fault_error(id, format!("apply failed: {e}"));
                 return;
             }
@@ -84,6 +85,7 @@ impl Nemesis {
             applied.detail.clone(),
             applied.observed.clone(),
         );
+        tracing::debug!(fault = %p.name, "fault applied at {took_effect:?}: {}", applied.detail);
         self.tell(Step::FaultActive {
             name: p.name.clone(),
         });
@@ -111,6 +113,7 @@ impl Nemesis {
     }
 
     async fn heal(&self, id: FaultId, name: &str, guard: Guard) {
+        tracing::debug!(fault = %name, "healing");
         self.tell(Step::Healing {
             name: name.to_string(),
         });
@@ -120,6 +123,7 @@ impl Nemesis {
             Ok(None) => {}
             Err(e) => self.recorder.fault_error(id, format!("heal failed: {e}")),
         }
+        tracing::debug!(fault = %name, "healed");
         self.tell(Step::Healed {
             name: name.to_string(),
         });

@@ -104,7 +104,14 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let setup_start = Instant::now();
     let observer = opts.observer.clone();
     observe::tell(&observer, Step::StartingServer);
+    tracing::debug!(suite = %suite.name, backend = %suite.server.backend, seed, "starting the server");
     let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
+    tracing::debug!(
+        suite = %suite.name,
+        version = %server.version(),
+        address = %format!("{}:{}", server.app().host, server.app().port),
+        "server ready"
+    );
     prepare_schema(server.as_ref()).await?;
     // With a proxy, the pool's traffic goes through it; the harness's own admin
     // connections (faults, the final read) never do.
@@ -140,6 +147,10 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     // Lint what the pool really is; a user's pool speaks for itself.
     let actual = pool.settings();
+    match &actual {
+        Some(a) => tracing::debug!(suite = %suite.name, "pool settings read back: {a}"),
+        None => tracing::debug!(suite = %suite.name, "the pool's settings are not readable"),
+    }
     let pool_spec = configured.clone().or(actual.clone());
     let mut lints = adapter_lints;
     if let Some(p) = &pool_spec {
@@ -272,6 +283,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     } else {
         None
     };
+    tracing::debug!(suite = %suite.name, "workload over at {workload_end:?}; pool settled at {settled:?}");
     drop(leaked);
     pool.close().await;
     let final_read = if interrupted.is_none() {
@@ -279,6 +291,9 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     } else {
         None
     };
+    if let Some(FinalRead::Rows(rows)) = &final_read {
+        tracing::debug!(suite = %suite.name, "read {} row(s) back for the durability check", rows.len());
+    }
     let history = recorder.freeze(Ending {
         workload_end,
         settled,
@@ -351,6 +366,7 @@ impl Net {
             .create_proxy(&name, "127.0.0.1:0", &upstream)
             .await
             .map_err(|e| Error::Harness(format!("cannot create proxy `{name}` at {api}: {e}")))?;
+        tracing::debug!(proxy = %name, listen = %info.listen, upstream = %upstream, "proxy created");
         let addr: std::net::SocketAddr = info.listen.parse().map_err(|_| {
             Error::Harness(format!(
                 "proxy `{name}` listens on `{}`, not an address",

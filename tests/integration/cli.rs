@@ -415,3 +415,40 @@ fn several_suites_print_a_compact_summary_and_markdown() {
         "{stdout}"
     );
 }
+
+/// `RUST_LOG=goneaway=debug` says what the harness does, step by step, on stderr only:
+/// `--json` output stays one JSON document.
+#[test]
+fn debug_logs_go_to_stderr_and_never_into_json() {
+    if !common::mariadb() {
+        return;
+    }
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "tests/reports/timeline/kill-untolerated.toml",
+            "--json",
+            "--no-save",
+        ])
+        .env("RUST_LOG", "goneaway=debug")
+        .env_remove("GONEAWAY_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: goneaway::Report =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON report");
+    assert_eq!(report.stable.suite, "kill-untolerated");
+    let stderr = text(&out.stderr);
+    for step in [
+        "starting the server",
+        "server ready",
+        "pool settings read back: max_connections=4",
+        "fault applied at",
+        "healing fault=kill",
+        "healed fault=kill",
+        "pool settled at",
+        "row(s) back for the durability check",
+    ] {
+        assert!(stderr.contains(step), "{step:?} in {stderr}");
+    }
+}

@@ -34,6 +34,10 @@ pub enum Command {
         /// Exit 1 also when a measured figure drifted beyond the thresholds.
         #[arg(long)]
         fail_on_drift: bool,
+        /// Also write an HTML page: the diff, then each suite's old and new timelines
+        /// side by side on one time axis.
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
         #[command(flatten)]
         thresholds: ThresholdArgs,
     },

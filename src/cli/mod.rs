@@ -52,8 +52,16 @@ async fn dispatch(cli: Cli) -> i32 {
             new,
             json,
             fail_on_drift,
+            html,
             thresholds,
-        } => diff(&old, &new, json, fail_on_drift, &thresholds.thresholds()),
+        } => diff(
+            &old,
+            &new,
+            json,
+            fail_on_drift,
+            html.as_deref(),
+            &thresholds.thresholds(),
+        ),
         Command::Check { suites } => check(&suites).await,
         Command::Render { report, out } => render(&report, out.as_deref()),
         Command::Explore(args) => crate::explore::command::command(args).await,
@@ -135,6 +143,7 @@ fn diff(
     new: &std::path::Path,
     json: bool,
     fail_on_drift: bool,
+    html: Option<&std::path::Path>,
     thresholds: &crate::report::diff::Thresholds,
 ) -> i32 {
     use crate::report::diff::{DiffSet, load};
@@ -155,11 +164,51 @@ fn diff(
     } else {
         print!("{}", set.human());
     }
+    if let Some(path) = html {
+        let pairs = pairs(&o, &n);
+        let title = format!("goneaway diff: {ol} → {nl}");
+        let page = crate::report::html_diff(&title, &set.human(), &pairs);
+        if let Err(e) = std::fs::write(path, page) {
+            eprintln!("goneaway: diff: cannot write {}: {e}", path.display());
+            return EXIT_HARNESS;
+        }
+        if json {
+            eprintln!("timeline  {}", path.display());
+        } else {
+            println!("timeline  {}", path.display());
+        }
+    }
     if set.changed() || (fail_on_drift && set.drift()) {
         EXIT_UNMET
     } else {
         EXIT_OK
     }
+}
+
+/// The reports of the suites found on both sides, old and new, by suite name (one
+/// report on each side is one pair whatever its name).
+fn pairs<'a>(
+    old: &'a crate::report::diff::Loaded,
+    new: &'a crate::report::diff::Loaded,
+) -> Vec<crate::report::HtmlPair<'a>> {
+    use crate::report::diff::Loaded;
+    let all = |l: &'a Loaded| -> Vec<&'a crate::Report> {
+        match l {
+            Loaded::One(_, r) => vec![r.as_ref()],
+            Loaded::Many(m) => m.values().map(|(_, r)| r).collect(),
+        }
+    };
+    let (o, n) = (all(old), all(new));
+    if let ([o], [n]) = (o.as_slice(), n.as_slice()) {
+        return vec![crate::report::HtmlPair { old: o, new: n }];
+    }
+    o.iter()
+        .filter_map(|o| {
+            n.iter()
+                .find(|n| n.stable.suite == o.stable.suite)
+                .map(|n| crate::report::HtmlPair { old: o, new: n })
+        })
+        .collect()
 }
 
 /// Redraw saved reports' pages; prints each page's path.

@@ -21,6 +21,7 @@ use crate::check::{self, CheckResult, Expect, Expected, Judgement, Verdict};
 use crate::history::{ErrorClass, History};
 use crate::lint::Lint;
 pub use html::FILE as HTML_FILE;
+pub(crate) use html::{Pair as HtmlPair, diff_page as html_diff};
 pub use timeline::Timeline;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

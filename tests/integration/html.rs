@@ -276,3 +276,42 @@ fn server_crash_saves_a_self_contained_timeline() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&again).unwrap(), html);
 }
+
+/// `goneaway diff --html`: the diff's text, then the old and new timelines of each suite
+/// side by side, each with all of its requests and faults.
+#[test]
+fn diff_html_puts_both_runs_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("diff.html");
+    let out = Command::new(BIN)
+        .args(["diff", FIXTURE, FIXTURE, "--html"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with(&format!("timeline  {}\n", page.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    let doc = parse(&html);
+    assert_self_contained(&doc, &html);
+    let report = read_report(&Path::new(FIXTURE).join("report.json")).unwrap();
+    let sides = select(&doc, "div.side");
+    assert_eq!(sides.len(), 2);
+    for side in sides {
+        let bars = side.select(&Selector::parse("rect.req").unwrap()).count();
+        assert_eq!(bars as u64, report.measured.requests);
+        let windows = side
+            .select(&Selector::parse("g.fault-window").unwrap())
+            .count();
+        assert_eq!(windows, report.measured.faults.len());
+    }
+    assert!(
+        select(&doc, "pre.diff")[0]
+            .text()
+            .collect::<String>()
+            .contains("kill-untolerated")
+    );
+}

@@ -129,8 +129,14 @@ fn label_rows(ws: &[(f64, f64)]) -> (Vec<usize>, usize) {
 }
 
 pub fn chart(t: &Timeline) -> Chart {
+    chart_over(t, t.span_us())
+}
+
+/// The picture on a time axis of `span_us` (at least the timeline's own): two runs drawn
+/// over the same span compare at a glance.
+pub fn chart_over(t: &Timeline, span_us: u64) -> Chart {
     let axis = Axis {
-        span_us: t.span_us() as f64,
+        span_us: span_us.max(t.span_us()) as f64,
     };
     let mut notes = Vec::new();
     let lane_h = lane_height(t.workers);

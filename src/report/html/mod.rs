@@ -14,6 +14,9 @@ use crate::check::{Expected, Verdict};
 pub const FILE: &str = "report.html";
 
 const TEMPLATE: &str = include_str!("page.html");
+const DIFF_TEMPLATE: &str = include_str!("diff.html");
+/// The stylesheet both pages inline (no external file: a page must open offline).
+const STYLE: &str = include_str!("style.html");
 
 /// What the template shows, already in words: the template only lays it out.
 #[derive(Serialize)]
@@ -217,6 +220,8 @@ pub fn page(r: &Report) -> String {
     let mut env = minijinja::Environment::new();
     env.add_template("page.html", TEMPLATE)
         .expect("the page template parses");
+    env.add_template("style.html", STYLE)
+        .expect("the stylesheet parses");
     let ctx = minijinja::context! {
         page => minijinja::Value::from(minijinja::value::Serde(&page)),
         // The SVG is built (and escaped) by the `svg` crate: insert it as is.
@@ -225,4 +230,78 @@ pub fn page(r: &Report) -> String {
     env.get_template("page.html")
         .and_then(|t| t.render(ctx))
         .expect("the page template renders any report")
+}
+
+/// One suite's two runs, for the diff page.
+pub struct Pair<'a> {
+    pub old: &'a Report,
+    pub new: &'a Report,
+}
+
+#[derive(Serialize)]
+struct PairView {
+    suite: String,
+    sides: Vec<SideView>,
+}
+
+#[derive(Serialize)]
+struct SideView {
+    label: &'static str,
+    verdict: &'static str,
+    met: bool,
+    seed: u64,
+    started_at: String,
+    summary: String,
+    svg: Option<minijinja::Value>,
+}
+
+/// `goneaway diff --html`: the diff's text, then each suite's old and new runs side by
+/// side on one time axis. Pure, like [`page`].
+pub fn diff_page(title: &str, diff_text: &str, pairs: &[Pair<'_>]) -> String {
+    let views: Vec<PairView> = pairs
+        .iter()
+        .map(|p| {
+            // One axis for both sides: the longer of the two runs.
+            let span = [p.old, p.new]
+                .iter()
+                .filter_map(|r| r.timeline.as_ref().map(|t| t.span_us()))
+                .max()
+                .unwrap_or(0);
+            let side = |label: &'static str, r: &Report| {
+                let m = &r.measured;
+                SideView {
+                    label,
+                    verdict: verdict(r.stable.verdict),
+                    met: r.stable.met,
+                    seed: m.seed,
+                    started_at: m.started_at.clone(),
+                    summary: format!(
+                        "{} requests, {} failed, {:.1} ok/s, p99 {:.1} ms",
+                        m.requests, m.failed, m.throughput, m.latency_ms.p99
+                    ),
+                    svg: r.timeline.as_ref().map(|t| {
+                        minijinja::Value::from_safe_string(chart::chart_over(t, span).svg)
+                    }),
+                }
+            };
+            PairView {
+                suite: p.new.stable.suite.clone(),
+                sides: vec![side("old", p.old), side("new", p.new)],
+            }
+        })
+        .collect();
+    let mut env = minijinja::Environment::new();
+    env.add_template("style.html", STYLE)
+        .expect("the stylesheet parses");
+    env.add_template("diff.html", DIFF_TEMPLATE)
+        .expect("the diff template parses");
+    let ctx = minijinja::context! {
+        title => title,
+        diff => diff_text,
+        pairs => minijinja::Value::from(minijinja::value::Serde(&views)),
+        version => env!("CARGO_PKG_VERSION"),
+    };
+    env.get_template("diff.html")
+        .and_then(|t| t.render(ctx))
+        .expect("the diff template renders any pair of reports")
 }

@@ -52,7 +52,7 @@ pub use history::{
 pub use lint::{Lint, Prediction, Where};
 pub use pool::{Conn, Pool, PoolSpec};
 pub use report::Report;
-pub use run::{RunOptions, run};
+pub use run::{Observer, RunOptions, Step, run};
 pub use schedule::{FaultSpec, Repeat};
 pub use server::{BackendKind, ConnectInfo};
 pub use suite::{BUILTIN, ProxySpec, Suite, SuiteError, SuiteWarning, builtin_names};

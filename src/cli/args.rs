@@ -34,8 +34,22 @@ pub enum Command {
         /// Exit 1 also when a measured figure drifted beyond the thresholds.
         #[arg(long)]
         fail_on_drift: bool,
+        /// Also write an HTML page: the diff, then each suite's old and new timelines
+        /// side by side on one time axis.
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
         #[command(flatten)]
         thresholds: ThresholdArgs,
+    },
+    /// Draw a saved report's `report.html` again, from its `report.json` and
+    /// `timeline.json` (nothing is re-run).
+    Render {
+        /// A report directory or its report.json, a suite's directory (its `latest`), or a
+        /// whole report directory (each suite's newest report).
+        report: PathBuf,
+        /// Write the page here instead of beside the report (one report only).
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
     /// Run suites (built-in names or .toml files) and print checked reports.
     Run {
@@ -56,6 +70,14 @@ pub enum Command {
         /// Also write a JUnit XML report (one testcase per suite) for CI.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
+        /// Also write the summary as a Markdown table (it is appended to
+        /// `GITHUB_STEP_SUMMARY` too whenever that is set).
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<PathBuf>,
+        /// With several suites, print every full report, not only those whose
+        /// expectations were not met.
+        #[arg(long, short = 'v')]
+        verbose: bool,
         /// Where reports are saved (`<dir>/<suite>/latest` points at the newest).
         #[arg(long, env = "GONEAWAY_REPORT_DIR", default_value = "goneaway-reports")]
         report_dir: PathBuf,

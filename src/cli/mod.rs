@@ -6,7 +6,9 @@
 
 mod args;
 mod bench;
+mod progress;
 mod run;
+mod summary;
 
 use clap::Parser;
 
@@ -15,15 +17,18 @@ use crate::suite::{BUILTIN, Suite};
 use args::{Cli, Command};
 
 /// The `goneaway` binary: parse the process's arguments, run the command, return the
-/// exit code. Logging goes to stderr, filtered by `GONEAWAY_LOG`.
+/// exit code. Logging goes to stderr, filtered by `GONEAWAY_LOG` or `RUST_LOG`.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    // `GONEAWAY_LOG`, else `RUST_LOG` (`RUST_LOG=goneaway=debug` shows each step the
+    // harness takes); always to stderr, so `--json` output stays clean.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GONEAWAY_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "warn,sqlx=error".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GONEAWAY_LOG")
-                .unwrap_or_else(|_| "warn,sqlx=error".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -47,9 +52,18 @@ async fn dispatch(cli: Cli) -> i32 {
             new,
             json,
             fail_on_drift,
+            html,
             thresholds,
-        } => diff(&old, &new, json, fail_on_drift, &thresholds.thresholds()),
+        } => diff(
+            &old,
+            &new,
+            json,
+            fail_on_drift,
+            html.as_deref(),
+            &thresholds.thresholds(),
+        ),
         Command::Check { suites } => check(&suites).await,
+        Command::Render { report, out } => render(&report, out.as_deref()),
         Command::Explore(args) => crate::explore::command::command(args).await,
         Command::Bench { trials } => bench::bench(trials.max(1)).await,
         Command::Gc => gc().await,
@@ -70,6 +84,8 @@ async fn dispatch(cli: Cli) -> i32 {
             backend,
             json,
             junit,
+            markdown,
+            verbose,
             report_dir,
             no_save,
             jobs,
@@ -83,8 +99,14 @@ async fn dispatch(cli: Cli) -> i32 {
                 eprintln!("goneaway: name a suite to run (see `goneaway list`), or pass --all");
                 return EXIT_HARNESS;
             }
-            let save = (!no_save).then_some(report_dir);
-            run::run(names, seed, backend, json, junit, save, jobs.max(1)).await
+            let out = run::Output {
+                json,
+                junit,
+                markdown,
+                save: (!no_save).then_some(report_dir),
+                verbose,
+            };
+            run::run(names, seed, backend, out, jobs.max(1)).await
         }
     }
 }
@@ -121,6 +143,7 @@ fn diff(
     new: &std::path::Path,
     json: bool,
     fail_on_drift: bool,
+    html: Option<&std::path::Path>,
     thresholds: &crate::report::diff::Thresholds,
 ) -> i32 {
     use crate::report::diff::{DiffSet, load};
@@ -141,11 +164,90 @@ fn diff(
     } else {
         print!("{}", set.human());
     }
+    if let Some(path) = html {
+        let pairs = pairs(&o, &n);
+        let title = format!("goneaway diff: {ol} → {nl}");
+        let page = crate::report::html_diff(&title, &set.human(), &pairs);
+        if let Err(e) = std::fs::write(path, page) {
+            eprintln!("goneaway: diff: cannot write {}: {e}", path.display());
+            return EXIT_HARNESS;
+        }
+        if json {
+            eprintln!("timeline  {}", path.display());
+        } else {
+            println!("timeline  {}", path.display());
+        }
+    }
     if set.changed() || (fail_on_drift && set.drift()) {
         EXIT_UNMET
     } else {
         EXIT_OK
     }
+}
+
+/// The reports of the suites found on both sides, old and new, by suite name (one
+/// report on each side is one pair whatever its name).
+fn pairs<'a>(
+    old: &'a crate::report::diff::Loaded,
+    new: &'a crate::report::diff::Loaded,
+) -> Vec<crate::report::HtmlPair<'a>> {
+    use crate::report::diff::Loaded;
+    let all = |l: &'a Loaded| -> Vec<&'a crate::Report> {
+        match l {
+            Loaded::One(_, r) => vec![r.as_ref()],
+            Loaded::Many(m) => m.values().map(|(_, r)| r).collect(),
+        }
+    };
+    let (o, n) = (all(old), all(new));
+    if let ([o], [n]) = (o.as_slice(), n.as_slice()) {
+        return vec![crate::report::HtmlPair { old: o, new: n }];
+    }
+    o.iter()
+        .filter_map(|o| {
+            n.iter()
+                .find(|n| n.stable.suite == o.stable.suite)
+                .map(|n| crate::report::HtmlPair { old: o, new: n })
+        })
+        .collect()
+}
+
+/// Redraw saved reports' pages; prints each page's path.
+fn render(path: &std::path::Path, out: Option<&std::path::Path>) -> i32 {
+    use crate::report::diff::{Loaded, load};
+    let found: Vec<(std::path::PathBuf, crate::Report)> = match load(path) {
+        Ok(Loaded::One(file, report)) => vec![(file, *report)],
+        Ok(Loaded::Many(many)) => many.into_values().collect(),
+        Err(e) => {
+            eprintln!("goneaway: render: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    if out.is_some() && found.len() > 1 {
+        eprintln!(
+            "goneaway: render: {} holds {} reports; --out takes one (name a suite's directory)",
+            path.display(),
+            found.len()
+        );
+        return EXIT_HARNESS;
+    }
+    for (file, report) in found {
+        let target = match out {
+            Some(o) => o.to_path_buf(),
+            None => file.with_file_name(crate::report::HTML_FILE),
+        };
+        if let Err(e) = std::fs::write(&target, report.html()) {
+            eprintln!("goneaway: render: cannot write {}: {e}", target.display());
+            return EXIT_HARNESS;
+        }
+        if report.timeline.is_none() {
+            eprintln!(
+                "goneaway: render: {} has no timeline.json beside it (saved before timelines were recorded): the page has its summary only",
+                file.display()
+            );
+        }
+        println!("{}", target.display());
+    }
+    EXIT_OK
 }
 
 async fn gc() -> i32 {

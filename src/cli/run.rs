@@ -1,20 +1,33 @@
 //! `goneaway run`: check every suite first, run them a few at a time, print and save
 //! the reports, and map the outcome to the exit code.
+//!
+//! One suite prints its full report. Several print a line each as they finish, then the
+//! full reports of those whose expectations were not met (`--verbose`: all of them), then
+//! the summary table (also as Markdown with `--markdown` or `GITHUB_STEP_SUMMARY`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
+use super::summary::{self, Row};
 use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET, Error};
 use crate::server::BackendKind;
 use crate::{Report, RunOptions, Suite};
+
+/// What `run` prints and writes besides running.
+pub(super) struct Output {
+    pub json: bool,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub save: Option<PathBuf>,
+    pub verbose: bool,
+}
 
 pub(super) async fn run(
     names: Vec<String>,
     seed: Option<u64>,
     backend: Option<BackendKind>,
-    json: bool,
-    junit: Option<PathBuf>,
-    save: Option<PathBuf>,
+    out: Output,
     jobs: usize,
 ) -> i32 {
     // Check every suite before starting any server: a typo should cost nothing.
@@ -38,44 +51,70 @@ pub(super) async fn run(
         .map(|s| s.server.backend.to_string())
         .collect();
     let many = suites.len() > 1;
+    let json = out.json;
     if many && !json {
         eprintln!("running {} suites, {} at a time", suites.len(), jobs);
     }
+    let width = suites.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    // Live progress on a terminal; plain lines otherwise (and never with --json).
+    let progress = if json {
+        None
+    } else {
+        super::progress::Progress::new(suites.len(), width).map(Arc::new)
+    };
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, suite) in suites.into_iter().enumerate() {
-        let (limit, cancel) = (limit.clone(), cancel.clone());
+        let (limit, cancel, progress) = (limit.clone(), cancel.clone(), progress.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("never closed");
+            let started = Instant::now();
+            let (bar, observer) = match &progress {
+                Some(p) => {
+                    let (bar, observer) = p.suite(&suite.name, suite.workload.duration);
+                    (Some(bar), Some(observer))
+                }
+                None => (None, None),
+            };
             if cancel.is_cancelled() {
                 return (
                     i,
                     suite.name.clone(),
                     Err(Error::Harness("not started: interrupted".into())),
+                    started.elapsed(),
+                    bar,
                 );
             }
             let opts = RunOptions {
                 seed,
                 cancel,
                 pool: None,
+                observer,
             };
             let result = crate::run(&suite, opts).await;
-            (i, suite.name.clone(), result)
+            (i, suite.name.clone(), result, started.elapsed(), bar)
         });
     }
-    let mut results: Vec<(usize, String, Result<Report, Error>)> = Vec::new();
+    let mut results: Vec<(usize, String, Result<Report, Error>, Row)> = Vec::new();
+    let mut unmet = 0;
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(r) => {
-                if many && !json {
-                    let status = match &r.2 {
-                        Ok(rep) if rep.stable.met => "met".to_string(),
-                        Ok(_) => "NOT met".to_string(),
-                        Err(_) => "harness error".to_string(),
-                    };
-                    eprintln!("  finished {:<28} {status}", r.1);
+            Ok((i, name, result, took, bar)) => {
+                let row = Row::of(&name, &result, took);
+                if !row.met() {
+                    unmet += 1;
                 }
-                results.push(r);
+                match (&progress, &bar) {
+                    (Some(p), Some(bar)) => {
+                        p.done(bar, unmet);
+                        if many {
+                            p.println(&format!("  {}", row.line(width)));
+                        }
+                    }
+                    _ if many && !json => eprintln!("  {}", row.line(width)),
+                    _ => {}
+                }
+                results.push((i, name, result, row));
             }
             Err(e) => {
                 eprintln!("goneaway: a run panicked: {e}");
@@ -83,53 +122,64 @@ pub(super) async fn run(
             }
         }
     }
+    if let Some(p) = &progress {
+        p.finish();
+    }
     results.sort_by_key(|r| r.0);
     let mut code = EXIT_OK;
-    let mut summary = Vec::new();
+    let mut rows = Vec::new();
     let mut json_reports = Vec::new();
     let mut cases = crate::report::junit::Junit::new();
-    for (i, name, result) in results {
+    for (i, name, result, mut row) in results {
         match &result {
             Ok(report) => cases.add_report(report),
             Err(e) => cases.add_error(&name, &backends[i], &e.to_string()),
         };
         match result {
             Ok(report) => {
-                let saved = save.as_ref().map(|dir| report.save(dir));
+                let saved = out.save.as_ref().map(|dir| report.save(dir));
+                // Several suites: the full report only where it says what went wrong.
+                let full = !many || out.verbose || !report.stable.met;
                 if json {
                     json_reports.push(serde_json::to_value(&report).expect("reports serialize"));
-                } else {
+                } else if full {
                     println!("{}", report.human());
                 }
-                if let Some(Err(e)) = &saved {
-                    eprintln!("goneaway: could not save the report of {name}: {e}");
-                } else if let Some(Ok(path)) = &saved
-                    && !json
-                {
-                    println!("saved     {}\n", path.display());
+                match &saved {
+                    Some(Err(e)) => {
+                        eprintln!("goneaway: could not save the report of {name}: {e}")
+                    }
+                    Some(Ok(path)) => {
+                        if !json && full {
+                            println!(
+                                "saved     {}\ntimeline  {}\n",
+                                path.display(),
+                                path.join(crate::report::HTML_FILE).display()
+                            );
+                        }
+                        row.saved = Some(path.clone());
+                    }
+                    None => {}
                 }
                 if !report.stable.met && code == EXIT_OK {
                     code = EXIT_UNMET;
                 }
-                summary.push(format!(
-                    "{:<28} {:<8} expected {:<8} {}",
-                    name,
-                    format!("{:?}", report.stable.verdict).to_lowercase(),
-                    format!("{:?}", report.stable.expected).to_lowercase(),
-                    if report.stable.met { "met" } else { "NOT MET" }
-                ));
             }
             Err(e) => {
                 eprintln!("goneaway: {name}: {e}");
-                summary.push(format!("{name:<28} harness error: {e}"));
                 code = EXIT_HARNESS;
             }
         }
+        rows.push(row);
     }
-    if let Some(path) = &junit
+    if let Some(path) = &out.junit
         && let Err(e) = cases.write(path)
     {
         eprintln!("goneaway: could not write {}: {e}", path.display());
+        code = EXIT_HARNESS;
+    }
+    if let Err(e) = write_markdown(&rows, out.markdown.as_deref()) {
+        eprintln!("goneaway: {e}");
         code = EXIT_HARNESS;
     }
     if json {
@@ -140,10 +190,43 @@ pub(super) async fn run(
         };
         println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else if many {
-        println!("summary");
-        for line in summary {
-            println!("  {line}");
-        }
+        print!("{}", summary::text(&rows));
     }
     code
+}
+
+/// The summary as Markdown: to `path` when asked, and appended to the GitHub Actions
+/// job summary whenever `GITHUB_STEP_SUMMARY` names one. Each is tried; the first
+/// failure is returned.
+fn write_markdown(rows: &[Row], path: Option<&std::path::Path>) -> Result<(), String> {
+    let mut result = Ok(());
+    if let Some(path) = path {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let md = summary::markdown(rows, Some(dir));
+        result = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(path, md))
+            .map_err(|e| format!("could not write {}: {e}", path.display()));
+    }
+    if let Some(step) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+        let step = PathBuf::from(step);
+        // The job summary page is not beside the reports: links are as saved.
+        let md = summary::markdown(rows, None);
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&step)
+            .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()))
+            .map_err(|e| {
+                format!(
+                    "could not append to GITHUB_STEP_SUMMARY ({}): {e}",
+                    step.display()
+                )
+            });
+        result = result.and(appended);
+    }
+    result
 }

@@ -352,7 +352,8 @@ struct Explorer<'b> {
     /// `<report_dir>/explore/<base>`.
     home: Option<PathBuf>,
     dir: Option<PathBuf>,
-    progress: bool,
+    /// The status line: an indicatif spinner, only on a terminal outside CI.
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl<'b> Explorer<'b> {
@@ -385,7 +386,18 @@ impl<'b> Explorer<'b> {
         });
         Ok(Explorer {
             base,
-            progress: o.progress && std::io::stderr().is_terminal(),
+            progress: (o.progress
+                && std::io::stderr().is_terminal()
+                && std::env::var_os("CI").is_none())
+            .then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner:.green} {msg} [{elapsed}]")
+                        .expect("a valid template"),
+                );
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            }),
             o,
             alphabet,
             started: Instant::now(),
@@ -430,8 +442,8 @@ impl<'b> Explorer<'b> {
     }
 
     fn show(&self, line: &str) {
-        if self.progress {
-            eprint!("\r\x1b[2K{line} [{}]", write::secs(self.started.elapsed()));
+        if let Some(bar) = &self.progress {
+            bar.set_message(line.to_string());
         }
     }
 
@@ -653,8 +665,8 @@ impl<'b> Explorer<'b> {
             let found = self.shrink(case, last, tree).await?;
             confirmed.push(found);
         }
-        if self.progress {
-            eprint!("\r\x1b[2K");
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
         }
         interrupted |= self.o.cancel.is_cancelled();
         // Number the written files in the order they are reported.

@@ -95,6 +95,7 @@ impl CaseRunner for RealRunner {
                 seed: Some(seed),
                 cancel: cancel.clone(),
                 pool: None,
+                observer: None,
             };
             let report = crate::run(suite, opts).await?;
             if cancel.is_cancelled() {

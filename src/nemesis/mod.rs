@@ -11,11 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fault::{FaultCx, Guard};
 use crate::history::{FaultId, Lasts, Recorder};
+use crate::run::{Observer, Step};
 use crate::schedule::Planned;
 
 pub struct Nemesis {
     pub cx: FaultCx,
     pub recorder: Recorder,
+    /// Told when each fault takes effect and heals (progress displays only).
+    pub observer: Option<Observer>,
 }
 
 /// A fault applied ahead of the rest (before the pool was built), waiting to be held and
@@ -49,7 +52,8 @@ impl Nemesis {
                         Lasts::For(d) => d.saturating_sub(self.recorder.now()),
                         _ => Duration::ZERO,
                     };
-                    self.hold(b.id, hold, guard, cancel, done).await;
+                    self.hold(b.id, &b.planned.name, hold, guard, cancel, done)
+                        .await;
                 }
             }
         });
@@ -108,7 +112,7 @@ impl Nemesis {
                 Lasts::For(d) => d,
                 Lasts::UntilEnd => Duration::MAX,
             };
-            self.hold(id, hold, guard, cancel, done).await;
+            self.hold(id, &p.name, hold, guard, cancel, done).await;
         }
     }
 
@@ -118,6 +122,7 @@ impl Nemesis {
         let guard = match p.fault.apply(&self.cx, done).await {
             Ok(guard) => guard,
             Err(e) => {
+                tracing::debug!(fault = %p.name, "applying the fault failed: {e}");
                 self.recorder.fault_error(id, format!("apply failed: {e}"));
                 return None;
             }
@@ -132,12 +137,17 @@ impl Nemesis {
             applied.detail.clone(),
             applied.observed.clone(),
         );
+        tracing::debug!(fault = %p.name, "fault applied at {took_effect:?}: {}", applied.detail);
+        self.tell(Step::FaultActive {
+            name: p.name.clone(),
+        });
         Some(guard)
     }
 
     async fn hold(
         &self,
         id: FaultId,
+        name: &str,
         hold: Duration,
         guard: Guard,
         cancel: CancellationToken,
@@ -152,16 +162,30 @@ impl Nemesis {
                 _ = cancel.cancelled() => return self.heal_late(id, guard).await,
             }
         }
-        self.heal(id, guard).await;
+        self.heal(id, name, guard).await;
     }
 
-    async fn heal(&self, id: FaultId, guard: Guard) {
+    fn tell(&self, step: Step) {
+        if let Some(o) = &self.observer {
+            o.tell(step);
+        }
+    }
+
+    async fn heal(&self, id: FaultId, name: &str, guard: Guard) {
+        tracing::debug!(fault = %name, "healing");
+        self.tell(Step::Healing {
+            name: name.to_string(),
+        });
         let recorder = self.recorder.clone();
         match guard.heal(move || recorder.fault_healed(id)).await {
             Ok(Some(observed)) => self.recorder.fault_observed(id, observed),
             Ok(None) => {}
             Err(e) => self.recorder.fault_error(id, format!("heal failed: {e}")),
         }
+        tracing::debug!(fault = %name, "healed");
+        self.tell(Step::Healed {
+            name: name.to_string(),
+        });
     }
 
     /// Cancelled mid-fault: heal now, but the record keeps no heal time (the run was cut).

@@ -548,9 +548,15 @@ impl Client {
         op: &'static str,
         f: impl FnOnce(&Inner) -> Result<T, ClientError> + Send + 'static,
     ) -> Result<T, ClientError> {
+        tracing::debug!(api = %self.inner.url, "proxy: {op}");
         let inner = self.inner.clone();
         match tokio::task::spawn_blocking(move || f(&inner)).await {
-            Ok(r) => r,
+            Ok(r) => {
+                if let Err(e) = &r {
+                    tracing::debug!(api = %self.inner.url, "proxy: {op} failed: {e}");
+                }
+                r
+            }
             Err(e) => {
                 self.inner.forget_tp();
                 Err(self

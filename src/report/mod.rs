@@ -6,9 +6,12 @@
 //! snapshotted raw.
 
 pub mod diff;
+mod html;
 pub mod junit;
 mod render;
+pub mod timeline;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,11 +20,19 @@ use serde::{Deserialize, Serialize};
 use crate::check::{self, CheckResult, Expect, Expected, Judgement, Verdict};
 use crate::history::{ErrorClass, History};
 use crate::lint::Lint;
+pub use html::FILE as HTML_FILE;
+pub(crate) use html::{Pair as HtmlPair, diff_page as html_diff};
+pub use timeline::Timeline;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub stable: Stable,
     pub measured: Measured,
+    /// What `report.html` draws. Saved as its own `timeline.json` beside `report.json`
+    /// (it can hold thousands of requests), so it is not part of the report's JSON;
+    /// `None` for a report loaded from a `report.json` alone.
+    #[serde(skip)]
+    pub timeline: Option<Timeline>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,6 +241,8 @@ pub struct Context<'a> {
     pub started_at: String,
     pub setup: Duration,
     pub lint: Vec<Lint>,
+    /// The server settings the suite asked for, for the timeline's header.
+    pub server_settings: BTreeMap<String, String>,
 }
 
 impl Report {
@@ -358,6 +371,7 @@ impl Report {
                 }
             })
             .collect();
+        let timeline = Timeline::build(h, e, checks, cx.server_settings);
         let reproduce = cx.reproduce;
         let measured = Measured {
             seed: cx.seed,
@@ -400,7 +414,11 @@ impl Report {
                 .collect(),
             reproduce,
         };
-        Report { stable, measured }
+        Report {
+            stable,
+            measured,
+            timeline: Some(timeline),
+        }
     }
 
     /// The report for people, as the terminal shows it.
@@ -420,8 +438,15 @@ impl Report {
         }
     }
 
-    /// Save as `<dir>/<suite>/<time>/report.{json,txt}` and point `<dir>/<suite>/latest`
-    /// at it. Returns the directory written.
+    /// The report as one self-contained HTML page: the header and, when the report has
+    /// its timeline, the picture of the run. A pure function of the report's data.
+    pub fn html(&self) -> String {
+        html::page(self)
+    }
+
+    /// Save as `<dir>/<suite>/<time>/report.{json,txt,html}` (and `timeline.json`, what
+    /// the HTML draws) and point `<dir>/<suite>/latest` at it. Returns the directory
+    /// written.
     pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
         let stamp = self.measured.started_at.replace(':', "");
         let suite_dir = dir.join(&self.stable.suite);
@@ -434,7 +459,15 @@ impl Report {
         std::fs::create_dir_all(&out)?;
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(out.join("report.json"), json + "\n")?;
-        std::fs::write(out.join("report.txt"), self.human())?;
+        let html_path = out.join(html::FILE);
+        let mut text = self.human();
+        text.push_str(&format!("timeline  {}\n", html_path.display()));
+        std::fs::write(out.join("report.txt"), text)?;
+        if let Some(t) = &self.timeline {
+            let json = serde_json::to_string(t).map_err(std::io::Error::other)?;
+            std::fs::write(out.join(timeline::FILE), json + "\n")?;
+        }
+        std::fs::write(&html_path, self.html())?;
         let latest = suite_dir.join("latest");
         let _ = std::fs::remove_file(&latest);
         let target = out.file_name().expect("a directory name");

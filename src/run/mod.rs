@@ -26,6 +26,9 @@ use crate::suite::ProxySpec;
 use crate::suite::Suite;
 use crate::workload::{self, Gate, IdSpace};
 
+mod observe;
+pub use observe::{Observer, Step};
+
 /// Builds the pool under test once the server is up and its address is known.
 pub type PoolFactory =
     Box<dyn FnOnce(ConnectInfo) -> BoxFuture<'static, Result<Arc<dyn Pool>, String>> + Send>;
@@ -38,6 +41,8 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// `None`: build a sqlx pool from the suite's `[pool]`.
     pub pool: Option<PoolFactory>,
+    /// Told each step of the run as it happens (progress displays).
+    pub observer: Option<Observer>,
 }
 
 impl Default for RunOptions {
@@ -46,6 +51,7 @@ impl Default for RunOptions {
             seed: None,
             cancel: CancellationToken::new(),
             pool: None,
+            observer: None,
         }
     }
 }
@@ -97,7 +103,16 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let seed = opts.seed.or(suite.seed).unwrap_or_else(rand::random);
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let setup_start = Instant::now();
+    let observer = opts.observer.clone();
+    observe::tell(&observer, Step::StartingServer);
+    tracing::debug!(suite = %suite.name, backend = %suite.server.backend, seed, "starting the server");
     let server: Arc<dyn Server> = Arc::from(server::start(&suite.server).await?);
+    tracing::debug!(
+        suite = %suite.name,
+        version = %server.version(),
+        address = %format!("{}:{}", server.app().host, server.app().port),
+        "server ready"
+    );
     prepare_schema(server.as_ref()).await?;
     // The writes table must be on the replica too before anything can fail over to it.
     server.sync_replica().await?;
@@ -133,6 +148,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         let nemesis = Nemesis {
             cx: fault_cx.clone(),
             recorder: recorder.clone(),
+            observer: observer.clone(),
         };
         for p in early_plan {
             early.push(nemesis.begin(p).await);
@@ -199,6 +215,10 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     };
     // Lint what the pool really is; a user's pool speaks for itself.
     let actual = pool.settings();
+    match &actual {
+        Some(a) => tracing::debug!(suite = %suite.name, "pool settings read back: {a}"),
+        None => tracing::debug!(suite = %suite.name, "the pool's settings are not readable"),
+    }
     let pool_spec = configured.clone().or(actual.clone());
     let mut lints = adapter_lints;
     if let Some(p) = &pool_spec {
@@ -239,6 +259,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     let nemesis = Nemesis {
         cx: fault_cx,
         recorder: recorder.clone(),
+        observer: observer.clone(),
     };
     let sampler = {
         let (pool, recorder, until) = (pool.clone(), recorder.clone(), until.clone());
@@ -276,6 +297,12 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         })
     };
     let mut workload_end = Duration::ZERO;
+    observe::tell(
+        &observer,
+        Step::Running {
+            expected: suite.workload.duration,
+        },
+    );
     let (leaked, ()) = tokio::join!(
         async {
             let leaked = workload::run(
@@ -290,6 +317,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             .await;
             workload_end = recorder.now();
             until.cancel();
+            observe::tell(&observer, Step::Checking);
             leaked
         },
         nemesis.run(plan, early, deadline_cancel.clone(), until.clone()),
@@ -321,6 +349,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
     } else {
         None
     };
+    tracing::debug!(suite = %suite.name, "workload over at {workload_end:?}; pool settled at {settled:?}");
     drop(leaked);
     pool.close().await;
     let (final_read, old_primary_read) = match (&interrupted, server.promoted()) {
@@ -338,6 +367,9 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
             (Some(on_new), Some(on_old))
         }
     };
+    if let Some(FinalRead::Rows(rows)) = &final_read {
+        tracing::debug!(suite = %suite.name, "read {} row(s) back for the durability check", rows.len());
+    }
     let history = recorder.freeze(Ending {
         workload_end,
         settled,
@@ -379,6 +411,7 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         started_at,
         setup,
         lint: lints,
+        server_settings: suite.server.settings.clone(),
     };
     Ok(Report::build(cx, &history, &checks, judgement))
 }
@@ -410,6 +443,7 @@ impl Net {
             .create_proxy(&name, "127.0.0.1:0", &upstream)
             .await
             .map_err(|e| Error::Harness(format!("cannot create proxy `{name}` at {api}: {e}")))?;
+        tracing::debug!(proxy = %name, listen = %info.listen, upstream = %upstream, "proxy created");
         let addr: std::net::SocketAddr = info.listen.parse().map_err(|_| {
             Error::Harness(format!(
                 "proxy `{name}` listens on `{}`, not an address",

@@ -304,3 +304,151 @@ fn a_docker_suite_without_the_docker_feature_says_how_to_turn_it_on() {
         "{stderr}"
     );
 }
+
+/// Two tiny suites, one met and one not: a line each as they finish, the full report only
+/// of the one not met, the summary table, and the same summary as Markdown (to the file
+/// asked for and to GITHUB_STEP_SUMMARY). `--verbose` prints both full reports.
+#[test]
+fn several_suites_print_a_compact_summary_and_markdown() {
+    if !common::mariadb() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = "[workload]\nworkers = 2\nduration = \"1s\"\nthink = \"50ms\"\n[expect]\n";
+    let ok = dir.path().join("quiet-ok.toml");
+    let wrong = dir.path().join("quiet-wrong.toml");
+    std::fs::write(
+        &ok,
+        format!("description = \"a quiet run\"\n{quiet}verdict = \"valid\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &wrong,
+        format!("description = \"a quiet run that claims to catch gone_away\"\n{quiet}verdict = \"invalid\"\nerrors = [\"gone_away\"]\n"),
+    )
+    .unwrap();
+    let md = dir.path().join("ci").join("summary.md");
+    let step = dir.path().join("step-summary.md");
+    let reports = dir.path().join("reports");
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            ok.to_str().unwrap(),
+            wrong.to_str().unwrap(),
+            "--markdown",
+        ])
+        .arg(&md)
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("GITHUB_STEP_SUMMARY", &step)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // As they finish: one line each, verdict, expectation, met, duration, why not.
+    for line in [
+        "  quiet-ok    valid    expected valid    met ",
+        "  quiet-wrong valid    expected invalid  NOT MET ",
+    ] {
+        assert_eq!(stderr.matches(line).count(), 1, "{line:?} in {stderr}");
+    }
+    assert!(
+        stderr
+            .contains("s  expected the run to be invalid (a negative control), but no… (+1 more)"),
+        "{stderr}"
+    );
+    // Not a terminal: plain lines, no progress drawing.
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    // The full report of the one not met only, then the table.
+    assert!(stdout.starts_with("suite     quiet-wrong — "), "{stdout}");
+    assert!(!stdout.contains("suite     quiet-ok"), "{stdout}");
+    let table = &stdout[stdout.find("\nsummary\n").expect("a summary") + 1..];
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.ends_with("1 of 2 suites met their expectations\n"),
+        "{table}"
+    );
+
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(markdown.starts_with("### goneaway: 1 of 2 suites met their expectations\n"));
+    let rows: Vec<&str> = markdown.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(rows.len(), 2, "{markdown}");
+    assert!(
+        rows[0].starts_with("| `quiet-ok` | valid | valid | ✅ met |"),
+        "{markdown}"
+    );
+    assert!(
+        rows[1].contains("| ❌ **NOT met** |") && rows[1].contains("nothing was caught"),
+        "{markdown}"
+    );
+    // Links are relative to the Markdown file and lead to the saved pages.
+    for row in rows {
+        let link = row
+            .rsplit("](")
+            .next()
+            .unwrap()
+            .trim_end_matches(" |")
+            .trim_end_matches(')');
+        assert!(link.starts_with("../reports/"), "{link}");
+        assert!(md.parent().unwrap().join(link).is_file(), "{link}");
+    }
+    let appended = std::fs::read_to_string(&step).unwrap();
+    assert!(
+        appended.starts_with("### goneaway: 1 of 2 suites met"),
+        "{appended}"
+    );
+
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            ok.to_str().unwrap(),
+            wrong.to_str().unwrap(),
+            "--verbose",
+            "--no-save",
+        ])
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("suite     quiet-ok — ") && stdout.contains("suite     quiet-wrong — "),
+        "{stdout}"
+    );
+}
+
+/// `RUST_LOG=goneaway=debug` says what the harness does, step by step, on stderr only:
+/// `--json` output stays one JSON document.
+#[test]
+fn debug_logs_go_to_stderr_and_never_into_json() {
+    if !common::mariadb() {
+        return;
+    }
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "tests/reports/timeline/kill-untolerated.toml",
+            "--json",
+            "--no-save",
+        ])
+        .env("RUST_LOG", "goneaway=debug")
+        .env_remove("GONEAWAY_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: goneaway::Report =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON report");
+    assert_eq!(report.stable.suite, "kill-untolerated");
+    let stderr = text(&out.stderr);
+    for step in [
+        "starting the server",
+        "server ready",
+        "pool settings read back: max_connections=4",
+        "fault applied at",
+        "healing fault=kill",
+        "healed fault=kill",
+        "pool settled at",
+        "row(s) back for the durability check",
+    ] {
+        assert!(stderr.contains(step), "{step:?} in {stderr}");
+    }
+}

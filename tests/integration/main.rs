@@ -23,11 +23,13 @@ mod docker_suites;
 mod explore;
 mod external;
 mod honest;
+mod html;
 mod junit;
 #[cfg(feature = "mysql-async")]
 mod mysql_async_errors;
 mod network;
 mod process_server;
+mod progress;
 mod proxy_api;
 mod proxy_bench;
 mod proxy_client;

@@ -40,10 +40,21 @@ pub enum Loaded {
     Many(BTreeMap<String, (PathBuf, Report)>),
 }
 
-/// Read one `report.json`.
+/// Read one `report.json`, with the `timeline.json` beside it when there is one (reports
+/// saved before timelines were recorded have none).
 pub fn read_report(path: &Path) -> Result<Report, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| io_error(path, &e))?;
-    serde_json::from_str(&text).map_err(|e| load_error(path, format!("not a goneaway report: {e}")))
+    let mut report: Report = serde_json::from_str(&text)
+        .map_err(|e| load_error(path, format!("not a goneaway report: {e}")))?;
+    let beside = path.with_file_name(crate::report::timeline::FILE);
+    if beside.is_file() {
+        let text = std::fs::read_to_string(&beside).map_err(|e| io_error(&beside, &e))?;
+        report.timeline = Some(
+            serde_json::from_str(&text)
+                .map_err(|e| load_error(&beside, format!("not a goneaway timeline: {e}")))?,
+        );
+    }
+    Ok(report)
 }
 
 /// Find the reports at `path`: a `report.json` file; a directory holding one; a suite's

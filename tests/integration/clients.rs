@@ -407,7 +407,7 @@ fn a_client_table_that_cannot_work_is_one_clear_message() {
         (
             "[client]\nkind = \"hikari\"",
             "",
-            "c.toml:3:8: [client] kind `hikari`: expected sqlalchemy, flask-sqlalchemy, go-database-sql, node-mysql or hikaricp",
+            "c.toml:3:8: [client] kind `hikari`: expected sqlalchemy, flask-sqlalchemy, go-database-sql, node-mysql, hikaricp or mysql-async (or `command` for your own adapter)",
         ),
         (
             "[client]\nkind = \"sqlalchemy\"\ncommand = [\"x\"]",

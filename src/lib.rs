@@ -22,6 +22,22 @@
 // so the public API is this list, not the crate's layout (turmoil's shape). `server`,
 // `pool`, `proxy` and `report` stay modules: users start servers, implement the pool
 // traits, drive the proxy from their own tests and read or compare saved reports.
+/// `print!`/`println!` for the CLI's output that ignore a closed stdout
+/// (`goneaway list | head -1`): the command still ends as it should, servers cleaned up
+/// and exit code kept, instead of panicking half-way.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod check;
 mod cli;
 mod client;

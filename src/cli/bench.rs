@@ -23,7 +23,7 @@ fn spread(mut d: Vec<Duration>) -> String {
 }
 
 pub(super) async fn bench(trials: usize) -> i32 {
-    println!("server spawn -> ready, {trials} trial(s) each, median (min–max)");
+    outln!("server spawn -> ready, {trials} trial(s) each, median (min–max)");
     let t = match crate::server::process::measure_spawn(trials).await {
         Ok(t) => t,
         Err(e) => {
@@ -34,40 +34,40 @@ pub(super) async fn bench(trials: usize) -> i32 {
     let cached = median(t.cached.iter().map(|t| t.total()).collect());
     let fresh = median(t.fresh.iter().map(|t| t.total()).collect());
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-    println!("  server                    {}", t.version);
+    outln!("  server                    {}", t.version);
     use crate::server::process::SpawnTrial;
     let all = |trials: &[SpawnTrial], part: fn(&SpawnTrial) -> Duration| {
         spread(trials.iter().map(part).collect())
     };
-    println!(
+    outln!(
         "  process, cached datadir   {}: copy {} + start {}",
         all(&t.cached, |t| t.total()),
         all(&t.cached, |t| t.prepare),
         all(&t.cached, |t| t.ready)
     );
-    println!(
+    outln!(
         "  process, fresh install    {}: install {} + start {}",
         all(&t.fresh, |t| t.total()),
         all(&t.fresh, |t| t.prepare),
         all(&t.fresh, |t| t.ready)
     );
-    println!("  fresh / cached            {:.1}x", ratio(fresh, cached));
+    outln!("  fresh / cached            {:.1}x", ratio(fresh, cached));
     #[cfg(feature = "docker")]
     match crate::server::docker::measure_spawn(trials).await {
         Ok(d) => {
             let docker = median(d.iter().map(|t| t.total).collect());
             let ready = median(d.iter().map(|t| t.start_to_ready).collect());
-            println!(
+            outln!(
                 "  docker, local image       {} (docker start -> ready {})",
                 ms(docker),
                 ms(ready)
             );
-            println!("  docker / process cached   {:.1}x", ratio(docker, cached));
+            outln!("  docker / process cached   {:.1}x", ratio(docker, cached));
         }
-        Err(e) => println!("  docker                    not measured: {e}"),
+        Err(e) => outln!("  docker                    not measured: {e}"),
     }
     #[cfg(not(feature = "docker"))]
-    println!(
+    outln!(
         "  docker                    not measured: {}",
         crate::server::ServerError::DockerDisabled
     );
@@ -77,20 +77,20 @@ pub(super) async fn bench(trials: usize) -> i32 {
 /// The proxy with no toxics: raw passthrough on an echo server, then the same MySQL
 /// workload direct and through the proxy.
 async fn proxy_bench() -> i32 {
-    println!("proxy with no toxics vs direct");
+    outln!("proxy with no toxics vs direct");
     match crate::proxy::bench::bench_passthrough(Default::default()).await {
         Ok(r) => {
-            println!(
+            outln!(
                 "  echo throughput           {:.2}x direct",
                 r.throughput_ratio
             );
-            println!(
+            outln!(
                 "  echo round trip p50       {:.0} us direct, {:.0} us proxied",
                 r.direct_p50.as_secs_f64() * 1e6,
                 r.proxied_p50.as_secs_f64() * 1e6
             );
         }
-        Err(e) => println!("  echo                      not measured: {e}"),
+        Err(e) => outln!("  echo                      not measured: {e}"),
     }
     let text = r#"
         description = "the same workload direct and through the proxy"
@@ -117,13 +117,13 @@ async fn proxy_bench() -> i32 {
             return EXIT_HARNESS;
         }
     };
-    println!(
+    outln!(
         "  mysql throughput          {:.0}/s direct, {:.0}/s proxied: {:.2}x",
         a.throughput,
         b.throughput,
         b.throughput / a.throughput.max(1e-9)
     );
-    println!(
+    outln!(
         "  mysql request p50         {:.0} us direct, {:.0} us proxied: +{:.0} us",
         a.latency_ms.p50 * 1e3,
         b.latency_ms.p50 * 1e3,

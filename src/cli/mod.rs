@@ -133,7 +133,7 @@ fn list() -> i32 {
     }
     let cw = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
     for (name, expected, client, description) in rows {
-        println!("{name:<width$}  {expected}  {client:<cw$}  {description}");
+        outln!("{name:<width$}  {expected}  {client:<cw$}  {description}");
     }
     EXIT_OK
 }
@@ -160,9 +160,9 @@ fn diff(
         return EXIT_HARNESS;
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&set).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&set).expect("json"));
     } else {
-        print!("{}", set.human());
+        out!("{}", set.human());
     }
     if let Some(path) = html {
         let pairs = pairs(&o, &n);
@@ -175,7 +175,7 @@ fn diff(
         if json {
             eprintln!("timeline  {}", path.display());
         } else {
-            println!("timeline  {}", path.display());
+            outln!("timeline  {}", path.display());
         }
     }
     if set.changed() || (fail_on_drift && set.drift()) {
@@ -245,24 +245,25 @@ fn render(path: &std::path::Path, out: Option<&std::path::Path>) -> i32 {
                 file.display()
             );
         }
-        println!("{}", target.display());
+        outln!("{}", target.display());
     }
     EXIT_OK
 }
 
 async fn gc() -> i32 {
     let dirs = crate::server::process::sweep_stale_dirs();
-    println!("removed {} temp dir(s) of dead goneaway runs", dirs.len());
+    outln!("removed {} temp dir(s) of dead goneaway runs", dirs.len());
     for dir in &dirs {
-        println!("  {}", dir.display());
+        outln!("  {}", dir.display());
     }
     // Settings and tables that killed runs left on servers the user owns.
     let mut code = EXIT_OK;
     for replayed in crate::server::replay_orphans(None).await {
         match replayed {
-            Ok(r) => println!(
+            Ok(r) => outln!(
                 "put back {} change(s) a dead goneaway run made on {}",
-                r.statements, r.server
+                r.statements,
+                r.server
             ),
             Err(e) => {
                 eprintln!("goneaway: gc: {e}");
@@ -275,7 +276,7 @@ async fn gc() -> i32 {
 
 #[cfg(not(feature = "docker"))]
 async fn docker_gc() -> i32 {
-    println!("no containers to look for: this goneaway is built without its `docker` feature");
+    outln!("no containers to look for: this goneaway is built without its `docker` feature");
     EXIT_OK
 }
 
@@ -283,14 +284,14 @@ async fn docker_gc() -> i32 {
 async fn docker_gc() -> i32 {
     match crate::server::docker::gc().await {
         Ok(r) => {
-            println!(
+            outln!(
                 "removed {} container(s) and {} network(s) of dead goneaway runs; kept {} of live ones",
                 r.containers.len(),
                 r.networks.len(),
                 r.kept
             );
             for name in r.containers.iter().chain(&r.networks) {
-                println!("  {name}");
+                outln!("  {name}");
             }
             EXIT_OK
         }
@@ -306,14 +307,14 @@ async fn check(names: &[String]) -> i32 {
     for name in names {
         match Suite::resolve(name) {
             Ok(s) => {
-                println!(
+                outln!(
                     "{}: ok ({} fault(s), expects {:?})",
                     s.origin,
                     s.faults.len(),
                     s.expect.verdict
                 );
                 for w in s.warnings() {
-                    println!("  warn {}: {}", w.rule, w.message);
+                    outln!("  warn {}: {}", w.rule, w.message);
                 }
                 // A real client is asked what it builds; nothing connects to a server.
                 let (pool, mut lints) = match &s.client {
@@ -322,7 +323,7 @@ async fn check(names: &[String]) -> i32 {
                         ..
                     }) => match crate::pool::mysql_async::preview(words) {
                         Ok(settings) => {
-                            println!(
+                            outln!(
                                 "  pool mysql_async {} {settings} (read back from the options it is built from)",
                                 crate::pool::mysql_async::VERSION
                             );
@@ -351,7 +352,7 @@ async fn check(names: &[String]) -> i32 {
                     let p = l
                         .predicts
                         .map_or(String::new(), |p| format!(" -> predicts {}", p.class));
-                    println!("  lint {}: {}{p}", l.rule, l.message);
+                    outln!("  lint {}: {}{p}", l.rule, l.message);
                 }
             }
             Err(e) => {

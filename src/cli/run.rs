@@ -143,7 +143,7 @@ pub(super) async fn run(
                 if json {
                     json_reports.push(serde_json::to_value(&report).expect("reports serialize"));
                 } else if full {
-                    println!("{}", report.human());
+                    outln!("{}", report.human());
                 }
                 match &saved {
                     Some(Err(e)) => {
@@ -151,7 +151,7 @@ pub(super) async fn run(
                     }
                     Some(Ok(path)) => {
                         if !json && full {
-                            println!(
+                            outln!(
                                 "saved     {}\ntimeline  {}\n",
                                 path.display(),
                                 path.join(crate::report::HTML_FILE).display()
@@ -188,9 +188,9 @@ pub(super) async fn run(
         } else {
             serde_json::Value::Array(json_reports)
         };
-        println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else if many {
-        print!("{}", summary::text(&rows));
+        out!("{}", summary::text(&rows));
     }
     code
 }

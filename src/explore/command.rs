@@ -105,14 +105,14 @@ pub async fn command(args: ExploreArgs) -> i32 {
             }
             if args.json {
                 match serde_json::to_string_pretty(&found) {
-                    Ok(j) => println!("{j}"),
+                    Ok(j) => outln!("{j}"),
                     Err(e) => {
                         eprintln!("goneaway: failed to render the result as JSON: {e}");
                         return EXIT_HARNESS;
                     }
                 }
             } else {
-                print!("{}", found.human());
+                out!("{}", found.human());
             }
             // An interrupted exploration proved less than it was asked to: like an
             // interrupted run, it does not pass.

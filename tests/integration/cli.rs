@@ -40,6 +40,22 @@ fn list_names_every_builtin_suite_with_its_expectation() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `goneaway list | head -1`: the read end is closed before goneaway writes.
+    let mut child = Command::new(BIN)
+        .arg("list")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn a_malformed_suite_is_one_line_and_exit_2() {
     let out = goneaway(&["check", "tests/bad-suites/unknown-pool-key.toml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -25,10 +25,7 @@ async fn sql_faults_run_on_an_external_server_and_its_settings_come_back() {
     }
     let owned = server::start(&ServerSpec::default()).await.unwrap();
     let url = owned.admin().url();
-    let before = (
-        global(&url, "wait_timeout").await,
-        global(&url, "max_connections").await,
-    );
+    let before = globals(&url).await;
 
     let suite = Suite::from_toml(
         &format!(
@@ -102,13 +99,7 @@ async fn sql_faults_run_on_an_external_server_and_its_settings_come_back() {
     );
 
     // Everything the run changed is back as it was, including the suite's own setting.
-    assert_eq!(
-        (
-            global(&url, "wait_timeout").await,
-            global(&url, "max_connections").await
-        ),
-        before
-    );
+    assert_eq!(globals(&url).await, before);
     assert_eq!(global(&url, "interactive_timeout").await, "28800");
 }
 
@@ -177,6 +168,14 @@ async fn a_user_pool_that_never_answers_is_a_recorded_timeout_not_a_hang() {
 const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
 
 /// The writes tables goneaway runs have in the user's database.
+/// The globals the suites below change: (wait_timeout, max_connections).
+async fn globals(url: &str) -> (String, String) {
+    (
+        global(url, "wait_timeout").await,
+        global(url, "max_connections").await,
+    )
+}
+
 async fn run_tables(url: &str) -> Vec<String> {
     use sqlx::Connection;
     let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
@@ -192,31 +191,7 @@ async fn run_tables(url: &str) -> Vec<String> {
 /// A suite that lowers wait_timeout and max_connections on the user's server for long
 /// enough to be killed in the middle.
 fn long_external_suite(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
-    let path = dir.join("external-long.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-            description = "runs long on a server we do not own, to be killed mid-run"
-            [server]
-            backend = "external"
-            url = "{url}"
-            wait_timeout = 2
-            max_connections = 20
-            [pool]
-            max_connections = 2
-            [workload]
-            workers = 2
-            duration = "60s"
-            rate = 20
-            mix = {{ insert = 1, select = 1 }}
-            [expect]
-            verdict = "valid"
-            "#
-        ),
-    )
-    .unwrap();
-    path
+    external_suite(dir, "external-long", url, 2, "60s")
 }
 
 /// Start `goneaway run` on `suite`, wait until it has changed the server, SIGKILL it.
@@ -254,10 +229,7 @@ async fn back_as_found(
 ) -> Result<(), String> {
     let deadline = std::time::Instant::now() + within;
     loop {
-        let now = (
-            global(url, "wait_timeout").await,
-            global(url, "max_connections").await,
-        );
+        let now = globals(url).await;
         let tables = run_tables(url).await;
         if now == *before && tables.is_empty() {
             return Ok(());
@@ -297,10 +269,7 @@ async fn sigkill_of_the_harness_leaves_the_users_server_as_it_was_found() {
     }
     let owned = server::start(&ServerSpec::default()).await.unwrap();
     let url = owned.admin().url();
-    let before = (
-        global(&url, "wait_timeout").await,
-        global(&url, "max_connections").await,
-    );
+    let before = globals(&url).await;
     let dir = tempfile::tempdir().unwrap();
     let suite = long_external_suite(dir.path(), &url);
     let cache = dir.path().join("cache");
@@ -389,7 +358,7 @@ fn external_suite(
         &path,
         format!(
             r#"
-            description = "changes globals on a server we do not own"
+            description = "changes globals on a server we do not own, for {duration}"
             [server]
             backend = "external"
             url = "{url}"
@@ -401,6 +370,7 @@ fn external_suite(
             workers = 2
             duration = "{duration}"
             rate = 20
+            mix = {{ insert = 1, select = 1 }}
             [expect]
             verdict = "valid"
             "#
@@ -417,10 +387,7 @@ async fn overlapping_runs_on_one_external_server_take_turns_and_leave_it_as_foun
     }
     let owned = server::start(&ServerSpec::default()).await.unwrap();
     let url = owned.admin().url();
-    let before = (
-        global(&url, "wait_timeout").await,
-        global(&url, "max_connections").await,
-    );
+    let before = globals(&url).await;
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let first = external_suite(dir.path(), "first", &url, 2, "3s");

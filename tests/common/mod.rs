@@ -177,3 +177,37 @@ pub fn in_own_process(module: &str, test: &str, envs: &[(&str, &str)]) -> bool {
     assert!(status.success(), "{name} failed in its own process");
     false
 }
+
+/// A process-server spec with these server settings.
+pub fn server_spec(settings: &[(&str, &str)]) -> goneaway::server::ServerSpec {
+    goneaway::server::ServerSpec {
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// A server with no settings, the embedded proxy in front of it (proxy `db`), the
+/// proxy's API client, and the app's connection details through the proxy.
+pub async fn proxied() -> (
+    Box<dyn goneaway::server::Server>,
+    goneaway::proxy::ProxyServer,
+    goneaway::proxy::client::Client,
+    goneaway::server::ConnectInfo,
+) {
+    let s = goneaway::server::start(&server_spec(&[])).await.unwrap();
+    let proxy = goneaway::proxy::ProxyServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = goneaway::proxy::client::Client::new(&proxy.api_url()).unwrap();
+    let app = s.app();
+    let info = client
+        .create_proxy("db", "127.0.0.1:0", &format!("{}:{}", app.host, app.port))
+        .await
+        .unwrap();
+    let (host, port) = info.listen.rsplit_once(':').unwrap();
+    let via = app.via(host, port.parse().unwrap());
+    (s, proxy, client, via)
+}

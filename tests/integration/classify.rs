@@ -12,13 +12,7 @@ use sqlx::mysql::MySqlPoolOptions;
 use sqlx::{Connection, Executor};
 
 fn spec(settings: &[(&str, &str)]) -> ServerSpec {
-    ServerSpec {
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    }
+    common::server_spec(settings)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,19 +212,8 @@ use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
 
 /// A server, the embedded proxy in front of it, and the app's URL through the proxy.
 async fn proxied() -> (Box<dyn server::Server>, ProxyServer, Client, String) {
-    let s = server::start(&spec(&[])).await.unwrap();
-    let proxy = ProxyServer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(&proxy.api_url()).unwrap();
-    let app = s.app();
-    let info = client
-        .create_proxy("db", "127.0.0.1:0", &format!("{}:{}", app.host, app.port))
-        .await
-        .unwrap();
-    let (host, port) = info.listen.rsplit_once(':').unwrap();
-    let url = app.via(host, port.parse().unwrap()).url();
-    (s, proxy, client, url)
+    let (s, proxy, client, via) = common::proxied().await;
+    (s, proxy, client, via.url())
 }
 
 /// A connection through the proxy, then `kind` on its `stream`; the first part keeps the

@@ -13,13 +13,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, PoolConstraints, PoolOpts};
 
 fn spec(settings: &[(&str, &str)]) -> ServerSpec {
-    ServerSpec {
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    }
+    common::server_spec(settings)
 }
 
 /// Plain TCP to `info`, as goneaway's pool connects (no unix socket).
@@ -186,31 +180,15 @@ async fn the_pool_runs_with_what_the_suite_says() {
 
 // ---- through goneaway's proxy ----
 
-use goneaway::proxy::client::{Client, ToxicSpec};
-use goneaway::proxy::{ProxyServer, Stream, ToxicKind};
-
-async fn proxied() -> (Box<dyn server::Server>, ProxyServer, Client, ConnectInfo) {
-    let s = server::start(&spec(&[])).await.unwrap();
-    let proxy = ProxyServer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let client = Client::new(&proxy.api_url()).unwrap();
-    let app = s.app();
-    let info = client
-        .create_proxy("db", "127.0.0.1:0", &format!("{}:{}", app.host, app.port))
-        .await
-        .unwrap();
-    let (host, port) = info.listen.rsplit_once(':').unwrap();
-    let via = app.via(host, port.parse().unwrap());
-    (s, proxy, client, via)
-}
+use goneaway::proxy::client::ToxicSpec;
+use goneaway::proxy::{Stream, ToxicKind};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reset_by_the_network() {
     if !common::mariadb() {
         return;
     }
-    let (_s, _proxy, client, via) = proxied().await;
+    let (_s, _proxy, client, via) = common::proxied().await;
     let mut c = Conn::new(Opts::from(opts(&via))).await.unwrap();
     client
         .add_toxic(
@@ -228,7 +206,7 @@ async fn a_cut_under_a_query() {
     if !common::mariadb() {
         return;
     }
-    let (_s, _proxy, client, via) = proxied().await;
+    let (_s, _proxy, client, via) = common::proxied().await;
     let mut c = Conn::new(Opts::from(opts(&via))).await.unwrap();
     let query = tokio::spawn(async move { c.query_drop("SELECT SLEEP(5)").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -242,7 +220,7 @@ async fn a_black_hole_never_answers() {
     if !common::mariadb() {
         return;
     }
-    let (_s, _proxy, client, via) = proxied().await;
+    let (_s, _proxy, client, via) = common::proxied().await;
     let mut c = Conn::new(Opts::from(opts(&via))).await.unwrap();
     client
         .add_toxic(

@@ -41,6 +41,7 @@ macro_rules! outln {
 mod check;
 mod cli;
 mod client;
+pub mod contract;
 mod error;
 pub mod explore;
 mod fault;

@@ -78,6 +78,11 @@ fn by_library(e: &WireError) -> Option<ErrorClass> {
     if m.starts_with("dial tcp ") && m.ends_with("connect: connection refused") {
         return Some(ErrorClass::ConnectRefused);
     }
+    // The DSN's `timeout` ended a dial inside a checkout (`db.Conn`): the pool could not
+    // hand out a connection within its own bound, as a checkout timeout is.
+    if m.starts_with("dial tcp ") && m.ends_with(": i/o timeout") {
+        return Some(ErrorClass::CheckoutTimeout);
+    }
     // Node's mysql: the error's `code` is the type.
     match e.kind.as_str() {
         // The socket closed under a running command.
@@ -256,6 +261,12 @@ mod tests {
             r#"{"code": null, "type": "db.Conn: *net.OpError", "message": "dial tcp 127.0.0.1:45011: connect: connection refused"}"#,
         );
         assert_eq!(classify(&e), ErrorClass::ConnectRefused);
+        // A black hole on new connections with DSN timeout=5s (`goneaway contract`,
+        // unreachable): the dial inside db.Conn gave up.
+        let e = wire(
+            r#"{"code": null, "type": "db.Conn: *net.OpError", "message": "dial tcp 127.0.0.1:33083: i/o timeout"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
         // max_open_conns 1 held, checkout_context_timeout 500ms: db.Conn's context ran out.
         let e = wire(
             r#"{"code": null, "type": "db.Conn: context.deadlineExceededError", "message": "context deadline exceeded"}"#,

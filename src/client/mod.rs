@@ -9,6 +9,7 @@
 pub mod adapter;
 pub mod classify;
 mod runtime;
+pub(crate) use runtime::fnv;
 pub mod words;
 
 use std::fmt;

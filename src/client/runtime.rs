@@ -45,7 +45,7 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
 }
 
 /// FNV-1a, 64 bits: a cache key that stays the same across Rust versions.
-fn fnv(parts: &[&str]) -> String {
+pub(crate) fn fnv(parts: &[&str]) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for part in parts {
         for b in part.bytes().chain([0]) {

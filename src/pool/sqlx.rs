@@ -11,6 +11,9 @@ use sqlx::{AssertSqlSafe, Connection};
 use super::{Conn, Pool, PoolSpec, PoolStats, Statement, Vocabulary};
 use crate::history::{ErrorClass, OpError};
 
+/// The version of sqlx this goneaway is built with (Cargo.lock pins it), for reports.
+pub const VERSION: &str = "0.9.0";
+
 /// Build a pool exactly as the spec says. The pool connects lazily, as applications'
 /// pools do, so a server that is down at startup is a recorded error, not a crash.
 pub fn build(spec: &PoolSpec, connect: MySqlConnectOptions) -> Result<MySqlPool, String> {
@@ -216,6 +219,17 @@ pub fn classify_number(number: u16) -> Option<ErrorClass> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_is_the_locked_one() {
+        let lock = include_str!("../../Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"sqlx\"\n"))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"'));
+        assert_eq!(locked, Some(VERSION), "update VERSION with Cargo.lock");
+    }
 
     // Each io error below is the one sqlx returned against MariaDB 10.11 in the scenario
     // named (see tests/integration/classify.rs, which reproduces them live).

@@ -228,9 +228,15 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         Some(d) => d,
         None => match (&configured, &actual) {
             (Some(c), _) if socket.is_some() => {
-                format!("{c} (built by goneaway, over the unix socket)")
+                format!(
+                    "{c} (sqlx {}, built by goneaway, over the unix socket)",
+                    crate::pool::sqlx::VERSION
+                )
             }
-            (Some(c), _) => format!("{c} (built by goneaway)"),
+            (Some(c), _) => format!(
+                "{c} (sqlx {}, built by goneaway)",
+                crate::pool::sqlx::VERSION
+            ),
             (None, Some(a)) if adapter_client.is_some() => format!(
                 "{} ({}, settings read back from the live pool)",
                 adapter_words.unwrap_or_else(|| a.to_string()),

@@ -13,6 +13,7 @@ mod adapters;
 mod classify;
 mod cli;
 mod clients;
+mod contract;
 mod diff;
 mod docker_cli;
 mod docker_errors;

@@ -10,7 +10,7 @@
 use mysql_async::{Error, IoError};
 
 use crate::history::{ErrorClass, OpError};
-use crate::pool::sqlx::{classify_io, classify_number};
+use crate::pool::sqlx::{classify_io, classify_server};
 
 /// A mysql_async error as an [`OpError`]: its class and the library's own words.
 pub fn error(e: &Error) -> OpError {
@@ -23,7 +23,8 @@ pub fn error(e: &Error) -> OpError {
 /// gone away); a refused connect is `ConnectionRefused`.
 pub fn classify(e: &Error) -> ErrorClass {
     match e {
-        Error::Server(s) => classify_number(s.code).unwrap_or(ErrorClass::Other),
+        // 1290 needs the message too: only its `--read-only` form is read_only.
+        Error::Server(s) => classify_server(s.code, &s.message).unwrap_or(ErrorClass::Other),
         Error::Io(IoError::Io(io)) => classify_io(io.kind()),
         _ => ErrorClass::Other,
     }
@@ -81,6 +82,17 @@ mod tests {
             "Server error: `ERROR 1040 (08004): Too many connections'"
         );
         assert_eq!(classify(&too_many), ErrorClass::TooManyConnections);
+        // An insert on the old primary after a failover (`goneaway contract`, failover).
+        let read_only = Error::Server(ServerError {
+            code: 1290,
+            state: "HY000".into(),
+            message: "The MariaDB server is running with the --read-only option so it cannot execute this statement".into(),
+        });
+        assert_eq!(
+            read_only.to_string(),
+            "Server error: `ERROR 1290 (HY000): The MariaDB server is running with the --read-only option so it cannot execute this statement'"
+        );
+        assert_eq!(classify(&read_only), ErrorClass::ReadOnly);
     }
 
     #[test]

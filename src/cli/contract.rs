@@ -1,0 +1,123 @@
+//! `goneaway contract`: choose the battery's cells, run them a few at a time with a line
+//! per finished cell on stderr, then print the table (text, JSON, Markdown).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use crate::contract::{self, Battery, Options, Outcome};
+use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET};
+
+pub(super) struct Args {
+    pub clients: Vec<String>,
+    pub configs: Vec<String>,
+    pub faults: Vec<String>,
+    pub recommended: Vec<String>,
+    pub json: bool,
+    pub markdown: Option<PathBuf>,
+    pub dir: PathBuf,
+    pub resume: bool,
+    pub seed: u64,
+    pub jobs: usize,
+}
+
+/// Exit 0 when every cell passed, 1 when one failed or could not tell, 2 when the
+/// battery could not be read or a cell could not run.
+pub(super) async fn contract(a: Args) -> i32 {
+    let battery = Battery::builtin().select(&a.clients, &a.configs, &a.faults);
+    let battery = battery.and_then(|mut b| {
+        for r in &a.recommended {
+            b.recommend(r)?;
+        }
+        // Every cell is checked before any server starts.
+        b.cells().map(|_| b)
+    });
+    let battery = match battery {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_HARNESS;
+        }
+    };
+    let total = battery.configs.len() * battery.faults.len();
+    eprintln!(
+        "contract: {} configuration(s) × {} fault(s), {} cell(s), {} at a time{}",
+        battery.configs.len(),
+        battery.faults.len(),
+        total,
+        a.jobs.max(1),
+        if a.resume {
+            ", reusing saved cells"
+        } else {
+            ""
+        }
+    );
+    let opts = Options {
+        jobs: a.jobs,
+        seed: a.seed,
+        dir: Some(a.dir.clone()),
+        resume: a.resume,
+        cancel: super::cancel_on_ctrl_c("healing faults and stopping servers"),
+    };
+    let width = total.to_string().len();
+    let mut on_cell = |c: &contract::Cell, reused: bool, done: usize, total: usize| {
+        eprintln!(
+            "  [{done:>width$}/{total}] {} {} × {}: {}{}",
+            c.client,
+            c.config,
+            c.fault,
+            c.outcome.word(),
+            if reused { " (saved)" } else { "" }
+        );
+    };
+    let table = match contract::run(&battery, &opts, &mut on_cell).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("goneaway: {e}");
+            return EXIT_HARNESS;
+        }
+    };
+    let mut code = if table.cells.iter().any(|c| c.outcome == Outcome::Error) {
+        EXIT_HARNESS
+    } else if table.kept() {
+        EXIT_OK
+    } else {
+        EXIT_UNMET
+    };
+    for c in table.cells.iter().filter(|c| c.outcome == Outcome::Error) {
+        eprintln!(
+            "goneaway: {} {} × {}: {}",
+            c.client,
+            c.config,
+            c.fault,
+            c.reasons.join("; ")
+        );
+    }
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&table).expect("tables serialize")
+        );
+    } else {
+        out!("{}", contract::text(&table));
+        outln!("\ncells and reports saved under {}", a.dir.display());
+    }
+    let md = contract::markdown(&table);
+    if let Some(path) = &a.markdown
+        && let Err(e) = std::fs::write(path, &md)
+    {
+        eprintln!("goneaway: could not write {}: {e}", path.display());
+        code = EXIT_HARNESS;
+    }
+    if let Some(step) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&step)
+            .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("goneaway: could not append to GITHUB_STEP_SUMMARY: {e}");
+            code = EXIT_HARNESS;
+        }
+    }
+    code
+}

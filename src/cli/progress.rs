@@ -1,5 +1,6 @@
 //! Live progress of `run` on a terminal (indicatif): per running suite its phase and time,
-//! and a total line for several suites. Only when stderr is a terminal and `CI` is unset;
+//! and for several suites a total line (done, met, not met, time) that stands in for the
+//! met suites' finish lines. Only when stderr is a terminal and `CI` is unset;
 //! otherwise nothing is drawn and the caller prints plain lines. The phases come from the
 //! run itself through its [`Observer`]; this module only draws what it is told.
 
@@ -34,11 +35,12 @@ impl Progress {
             let bar = multi.add(ProgressBar::new(suites as u64));
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} suites done {msg} [{elapsed}]",
+                    "{bar:30.cyan/blue} {pos}/{len} done, {msg} [{elapsed}]",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
             );
+            bar.set_message(tally(&Tally::default()));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -81,15 +83,13 @@ impl Progress {
         let _ = self.multi.println(line);
     }
 
-    /// A suite ended: drop its line, count it.
-    pub fn done(&self, bar: &ProgressBar, unmet: usize) {
+    /// A suite ended: drop its line, count it in the total.
+    pub fn done(&self, bar: &ProgressBar, so_far: &Tally) {
         bar.finish_and_clear();
         self.multi.remove(bar);
         if let Some(total) = &self.total {
             total.inc(1);
-            if unmet > 0 {
-                total.set_message(format!("({unmet} NOT met)"));
-            }
+            total.set_message(tally(so_far));
         }
     }
 
@@ -99,6 +99,25 @@ impl Progress {
         }
         let _ = self.multi.clear();
     }
+}
+
+/// How the suites that ended so far ended.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub met: usize,
+    pub not_met: usize,
+    /// The harness could not run them.
+    pub errors: usize,
+}
+
+/// The total line's words after "k/n done, ".
+fn tally(t: &Tally) -> String {
+    let mut s = format!("{} met, {} not met", t.met, t.not_met);
+    if t.errors > 0 {
+        let plural = if t.errors == 1 { "" } else { "s" };
+        s.push_str(&format!(", {} harness error{plural}", t.errors));
+    }
+    s
 }
 
 /// What a suite's line says.
@@ -158,6 +177,17 @@ impl Phase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_total_line_counts_met_not_met_and_errors() {
+        let mut t = Tally::default();
+        assert_eq!(tally(&t), "0 met, 0 not met");
+        t.met = 37;
+        t.not_met = 2;
+        assert_eq!(tally(&t), "37 met, 2 not met");
+        t.errors = 1;
+        assert_eq!(tally(&t), "37 met, 2 not met, 1 harness error");
+    }
 
     #[test]
     fn a_line_follows_the_run_through_its_phases() {

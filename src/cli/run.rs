@@ -3,13 +3,17 @@
 //!
 //! One suite prints its full report. Several print a line each as they finish, then the
 //! full reports of those whose expectations were not met (`--verbose`: all of them), then
-//! the summary table (also as Markdown with `--markdown` or `GITHUB_STEP_SUMMARY`).
+//! the summary (also as Markdown with `--markdown` or `GITHUB_STEP_SUMMARY`). On a
+//! terminal, where a screen is the limit, a met suite's line is only counted in the live
+//! total and the summary packs the met suites together; off it (CI, pipes) the lines are
+//! a log and every one stays.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::summary::{self, Row};
+use super::progress::Tally;
+use super::summary::{self, Layout, Row};
 use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET, Error};
 use crate::server::BackendKind;
 use crate::{Report, RunOptions, Suite};
@@ -62,6 +66,7 @@ pub(super) async fn run(
     } else {
         super::progress::Progress::new(suites.len(), width).map(Arc::new)
     };
+    let began = Instant::now();
     let limit = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, suite) in suites.into_iter().enumerate() {
@@ -96,18 +101,22 @@ pub(super) async fn run(
         });
     }
     let mut results: Vec<(usize, String, Result<Report, Error>, Row)> = Vec::new();
-    let mut unmet = 0;
+    let mut tally = Tally::default();
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok((i, name, result, took, bar)) => {
                 let row = Row::of(&name, &result, took);
-                if !row.met() {
-                    unmet += 1;
+                match (row.met(), &result) {
+                    (true, _) => tally.met += 1,
+                    (false, Ok(_)) => tally.not_met += 1,
+                    (false, Err(_)) => tally.errors += 1,
                 }
                 match (&progress, &bar) {
                     (Some(p), Some(bar)) => {
-                        p.done(bar, unmet);
-                        if many {
+                        p.done(bar, &tally);
+                        // On a screen a met suite only moves the total; what went wrong
+                        // stays in view.
+                        if many && (!row.met() || out.verbose) {
                             p.println(&format!("  {}", row.line(width)));
                         }
                     }
@@ -190,9 +199,31 @@ pub(super) async fn run(
         };
         outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
     } else if many {
-        out!("{}", summary::text(&rows));
+        let layout = if out.verbose {
+            Layout::Full
+        } else {
+            Layout::Compact {
+                width: screen_width(),
+            }
+        };
+        out!("{}", summary::text(&rows, layout, began.elapsed()));
     }
     code
+}
+
+/// Columns for the compact summary: `$COLUMNS` when set (the shell's word), else stdout's
+/// terminal, else 100 (a file or a pipe: wide enough to read, narrow enough to print).
+fn screen_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, cols)| usize::from(cols))
+        })
+        .unwrap_or(100)
 }
 
 /// The summary as Markdown: to `path` when asked, and appended to the GitHub Actions

@@ -322,8 +322,9 @@ fn a_docker_suite_without_the_docker_feature_says_how_to_turn_it_on() {
 }
 
 /// Two tiny suites, one met and one not: a line each as they finish, the full report only
-/// of the one not met, the summary table, and the same summary as Markdown (to the file
-/// asked for and to GITHUB_STEP_SUMMARY). `--verbose` prints both full reports.
+/// of the one not met, the summary (that one in full, the met one packed), and every row
+/// as Markdown (to the file asked for and to GITHUB_STEP_SUMMARY). `--verbose` prints both
+/// full reports and a full row each. Two met: the summary packs both to `$COLUMNS`.
 #[test]
 fn several_suites_print_a_compact_summary_and_markdown() {
     if !common::mariadb() {
@@ -378,10 +379,20 @@ fn several_suites_print_a_compact_summary_and_markdown() {
     // The full report of the one not met only, then the table.
     assert!(stdout.starts_with("suite     quiet-wrong — "), "{stdout}");
     assert!(!stdout.contains("suite     quiet-ok"), "{stdout}");
+    // The summary: the one not met in full, the met one packed, the total.
     let table = &stdout[stdout.find("\nsummary\n").expect("a summary") + 1..];
-    assert_eq!(table.lines().count(), 4, "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
     assert!(
-        table.ends_with("1 of 2 suites met their expectations\n"),
+        lines[1].starts_with("  quiet-wrong valid    expected invalid  NOT MET "),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("  met: quiet-ok ") && lines[2].ends_with('s'),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("1 of 2 suites met their expectations (1 NOT met), "),
         "{table}"
     );
 
@@ -428,6 +439,42 @@ fn several_suites_print_a_compact_summary_and_markdown() {
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("suite     quiet-ok — ") && stdout.contains("suite     quiet-wrong — "),
+        "{stdout}"
+    );
+    // And the summary has a full row for each.
+    let table = &stdout[stdout.find("\nsummary\n").expect("a summary") + 1..];
+    assert!(
+        table.contains("\n  quiet-ok    valid    expected valid    met ")
+            && table.contains("\n  quiet-wrong valid    expected invalid  NOT MET "),
+        "{table}"
+    );
+
+    // All met: no full report, the suites packed to $COLUMNS, and a total that says so.
+    let too = dir.path().join("quiet-ok-too.toml");
+    std::fs::copy(&ok, &too).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            ok.to_str().unwrap(),
+            too.to_str().unwrap(),
+            "--no-save",
+        ])
+        .env("COLUMNS", "30")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // Off a terminal every finish line stays: a log, not a screen.
+    assert_eq!(stderr.matches(" met ").count(), 2, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[0], "summary", "{stdout}");
+    // "  quiet-ok 1.9s   quiet-ok-too 1.9s" is wider than 30 columns.
+    assert!(lines[1].starts_with("  quiet-ok "), "{stdout}");
+    assert!(lines[2].starts_with("  quiet-ok-too "), "{stdout}");
+    assert!(
+        lines[3].starts_with("2 suites, all met their expectations (2 valid), "),
         "{stdout}"
     );
 }

@@ -53,6 +53,7 @@ pub(super) async fn contract(a: Args) -> i32 {
     );
     let opts = Options {
         jobs: a.jobs,
+        limit: None,
         seed: a.seed,
         dir: Some(a.dir.clone()),
         resume: a.resume,

@@ -191,6 +191,9 @@ fn ms(d: Duration) -> Duration {
 pub struct Options {
     /// Cells at once (each has its own server; most of a cell is waiting).
     pub jobs: usize,
+    /// Instead of `jobs`: a limit shared with other work (a test binary running suites
+    /// beside the battery), a permit per cell.
+    pub limit: Option<Arc<tokio::sync::Semaphore>>,
     /// Every cell's seed, so a table can be measured again exactly.
     pub seed: u64,
     /// Where cells and their reports are saved; `None` saves nothing.
@@ -255,7 +258,10 @@ pub async fn run(
 ) -> Result<Table, ContractError> {
     let specs = battery.cells()?;
     let total = specs.len();
-    let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    let limit = match &opts.limit {
+        Some(shared) => shared.clone(),
+        None => Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1))),
+    };
     let mut tasks = tokio::task::JoinSet::new();
     let mut cells: Vec<Option<Cell>> = vec![None; total];
     let mut done = 0;

@@ -82,7 +82,7 @@ fn library(c: &Cell) -> &str {
     }
 }
 
-fn rows<'t>(t: &'t Table) -> impl Iterator<Item = (&'t (String, String), &'t [Cell])> {
+fn rows(t: &Table) -> impl Iterator<Item = (&(String, String), &[Cell])> {
     t.rows.iter().zip(t.cells.chunks(t.faults.len().max(1)))
 }
 

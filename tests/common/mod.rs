@@ -54,14 +54,18 @@ pub fn client_ready(suite: &goneaway::Suite) -> bool {
     }
 }
 
+/// At most 8 runs at once in this test binary, as `goneaway run --all` does: on 2 cores,
+/// 54 servers (and the adapters) at once starve the pools' own timers and make timing
+/// suites flake. The built-in suites and the contract's battery share it.
+pub static SLOTS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(8)));
+
 /// Run suites concurrently (each has its own server), then fail with every unmet
 /// expectation at once, each with its whole report. Returns the reports by name.
 pub async fn run_all_met(
     suites: Vec<(&'static str, goneaway::Suite)>,
 ) -> Vec<(&'static str, goneaway::Report)> {
-    // At most 8 at once, as `goneaway run --all` does: on 2 cores, 54 servers (and the
-    // Python adapters) at once starve the pools' own timers and make timing suites flake.
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let slots = SLOTS.clone();
     let mut runs = tokio::task::JoinSet::new();
     for (name, suite) in suites {
         let slots = slots.clone();

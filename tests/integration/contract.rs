@@ -38,7 +38,8 @@ async fn six_clients_under_the_battery_give_the_same_table_every_time() {
     }
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {
-        jobs: 4,
+        jobs: 8,
+        limit: Some(common::SLOTS.clone()),
         seed: 1,
         dir: Some(dir.path().to_path_buf()),
         resume: false,

@@ -275,7 +275,8 @@ pub struct AdapterPool {
     /// "sqlalchemy 2.1.9 on pymysql 1.2.4", as the adapter introduced itself.
     pub client: String,
     /// Every setting read back, in the library's own words, where that says more than
-    /// the [`PoolSpec`] (the Go, Java and Node adapters).
+    /// the [`PoolSpec`] (the Go, Java and Node adapters; SQLAlchemy's pool words plus the
+    /// `connect_args` timeouts read back from a live DBAPI connection).
     pub words: Option<String>,
 }
 
@@ -286,6 +287,25 @@ impl AdapterPool {
         spec: &ClientSpec,
         info: &ConnectInfo,
         pool: Option<&PoolSpec>,
+    ) -> Result<AdapterPool, ClientError> {
+        Self::launch(spec, info, pool, true).await
+    }
+
+    /// [`start`](Self::start) with no server behind `info` (`goneaway check`): the hello
+    /// says so, and the adapter connects to nothing.
+    pub(crate) async fn start_offline(
+        spec: &ClientSpec,
+        info: &ConnectInfo,
+        pool: Option<&PoolSpec>,
+    ) -> Result<AdapterPool, ClientError> {
+        Self::launch(spec, info, pool, false).await
+    }
+
+    async fn launch(
+        spec: &ClientSpec,
+        info: &ConnectInfo,
+        pool: Option<&PoolSpec>,
+        server: bool,
     ) -> Result<AdapterPool, ClientError> {
         // A first run may compile the adapter (seconds): off the async workers.
         let argv = {
@@ -322,6 +342,7 @@ impl AdapterPool {
             "password": info.password,
             "database": info.database,
             "url": info.url(),
+            "server": server,
             "pool": pool.map(pool_words),
             "config": spec.config,
         });

@@ -8,7 +8,6 @@ counts and settings. One JSON object per line on stdin and stdout; stderr is for
 import importlib.metadata as metadata
 import inspect
 import json
-import os
 import sys
 import threading
 import traceback
@@ -81,10 +80,30 @@ PROBE_LIMIT = 10.0
 
 
 def check_connect_args(driver, connect_args):
-    """PyMySQL only raises TypeError for an unknown keyword at the first connect, deep in a
-    run; its signature says the same now. mysqlclient's connect() is C code with no
-    signature: its startup connection (Adapter.probe) or first checkout finds the key."""
-    if driver != "pymysql":
+    """Both drivers raise TypeError for a keyword they do not know only at the first
+    connect, deep in a run: ask them now, also in `goneaway check` (no server)."""
+    if not connect_args:
+        return
+    if driver == "mysqlclient":
+        # C code with no signature, but it parses every keyword before it connects: a
+        # unix socket that does not exist makes that connect fail at once, off the network.
+        import MySQLdb
+
+        def refusal(args):
+            try:
+                MySQLdb.connect(host="localhost", unix_socket="/nonexistent/goneaway-check.sock", **args).close()
+            except (TypeError, ValueError) as e:
+                return e
+            except MySQLdb.Error:
+                pass  # the keywords were taken; only the (deliberately missing) socket failed
+            return None
+
+        e = refusal(connect_args)
+        if e is not None:
+            # Its message names an unknown key but not a value of the wrong type: one at a time.
+            keys = [k for k in connect_args if refusal({k: connect_args[k]}) is not None]
+            named = ", ".join(f"`{k}` = {connect_args[k]!r}" for k in keys) or "these"
+            raise ValueError(f"connect_args {named} refused by mysqlclient {version('mysqlclient')}: {e}") from e
         return
     import pymysql
 
@@ -134,14 +153,6 @@ def driver_timeouts(driver, dbapi_conn):
     return mysqlclient_timeouts(dbapi_conn)
 
 
-def fatal(message):
-    """A configuration the client refuses: end the adapter, so the harness stops the run
-    with a harness error quoting this line instead of counting a client error."""
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-    os._exit(3)
-
-
 class Adapter:
     def __init__(self, hello):
         import sqlalchemy
@@ -178,8 +189,10 @@ class Adapter:
             if self.connect_args:
                 kwargs["connect_args"] = self.connect_args
             self.engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.QueuePool, **kwargs)
-            if self.connect_args:
+            if self.connect_args and hello.get("server", True):
                 self.probe()
+            elif self.connect_args:
+                self.connect_args_unread = "no server to connect to (goneaway check)"
         elif mode == "flask-sqlalchemy":
             from flask import Flask
             from flask_sqlalchemy import SQLAlchemy
@@ -206,15 +219,18 @@ class Adapter:
         """Read the driver's timeouts back from one real connection, taken from the pool at
         startup (and checked back in, so the pool starts with it idle): the report must
         say what the live connections use, not echo the suite. Only done when the suite
-        passes connect_args, so every other suite connects lazily as before. A driver
-        that refuses a key (mysqlclient's TypeError) ends the adapter here; a server that
-        cannot be reached (goneaway check, a database down at start) leaves them unread."""
+        passes connect_args, so every other suite connects lazily as before. A value the
+        driver refuses at connect (TypeError, ValueError) ends the adapter here; a server
+        that cannot be reached (a database down or black-holed at start) leaves them unread."""
         result = {}
 
         def take():
             try:
                 with self.engine.connect() as conn:
-                    result["read"] = driver_timeouts(self.driver_name, conn.connection.dbapi_connection)
+                    try:
+                        result["read"] = driver_timeouts(self.driver_name, conn.connection.dbapi_connection)
+                    except Exception as e:  # noqa: BLE001 - a driver build without the getter
+                        result["unread"] = f"{self.driver} did not let them be read: {type(e).__name__}: {e}"
             except BaseException as e:  # noqa: BLE001 - reported below
                 result["error"] = e
 
@@ -226,6 +242,8 @@ class Adapter:
             raise ValueError(f"connect_args refused by {self.driver} at connect: {e}") from e
         if "read" in result:
             self.connect_args_read = result["read"]
+        elif "unread" in result:
+            self.connect_args_unread = result["unread"]
         elif e is not None:
             self.connect_args_unread = "no connection at startup: " + error_of(e)["message"]
         else:
@@ -235,13 +253,7 @@ class Adapter:
         return {"protocol": PROTOCOL, "client": self.client, "version": self.version, "driver": self.driver}
 
     def acquire(self, req):
-        try:
-            conn = self.engine.connect()  # a checkout from the QueuePool
-        except TypeError as e:
-            # Only connect_args reach the driver's connect() from the suite.
-            if self.connect_args:
-                fatal(f"connect_args refused by {self.driver} at connect: {e}")
-            raise
+        conn = self.engine.connect()  # a checkout from the QueuePool
         with self.lock:
             cid = self.next_conn
             self.next_conn += 1

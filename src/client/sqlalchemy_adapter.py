@@ -72,8 +72,6 @@ def recording_config(base):
     return config
 
 
-# The DBAPI timeouts goneaway reads back from a live connection, in the drivers' words.
-TIMEOUTS = ("connect_timeout", "read_timeout", "write_timeout")
 # How long the startup connection that reads them back may take (a server that is down
 # or black-holed at start must not hold the handshake past the harness's 30 s).
 PROBE_LIMIT = 10.0
@@ -116,6 +114,12 @@ def check_connect_args(driver, connect_args):
             f"connect_args {', '.join(f'`{k}`' for k in unknown)}: PyMySQL {version('PyMySQL')}'s connect() has no such"
             f" argument (it would raise TypeError at the first connect); it takes {', '.join(p for p in params if p != 'self')}"
         )
+    # Its __init__ checks the values (read_timeout > 0, …) before it would connect.
+    for k, v in connect_args.items():
+        try:
+            pymysql.connections.Connection(defer_connect=True, **{k: v})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"connect_args `{k}` = {v!r} refused by PyMySQL {version('PyMySQL')}: {e}") from e
 
 
 def mysqlclient_timeouts(dbapi_conn):

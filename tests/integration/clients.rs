@@ -498,6 +498,11 @@ fn check_names_a_connect_args_key_the_driver_does_not_know() {
             "connect_args `read_timout`: PyMySQL",
         ),
         (
+            "pymysql",
+            "read_timeout = 0",
+            "connect_args `read_timeout` = 0 refused by PyMySQL 1.2.4: read_timeout should be > 0",
+        ),
+        (
             "mysqlclient",
             "read_timout = 5",
             "connect_args `read_timout` = 5 refused by mysqlclient",

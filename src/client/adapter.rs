@@ -275,7 +275,8 @@ pub struct AdapterPool {
     /// "sqlalchemy 2.1.9 on pymysql 1.2.4", as the adapter introduced itself.
     pub client: String,
     /// Every setting read back, in the library's own words, where that says more than
-    /// the [`PoolSpec`] (the Go, Java and Node adapters).
+    /// the [`PoolSpec`] (the Go, Java and Node adapters; SQLAlchemy's pool words plus the
+    /// `connect_args` timeouts read back from a live DBAPI connection).
     pub words: Option<String>,
 }
 
@@ -286,6 +287,25 @@ impl AdapterPool {
         spec: &ClientSpec,
         info: &ConnectInfo,
         pool: Option<&PoolSpec>,
+    ) -> Result<AdapterPool, ClientError> {
+        Self::launch(spec, info, pool, true).await
+    }
+
+    /// [`start`](Self::start) with no server behind `info` (`goneaway check`): the hello
+    /// says so, and the adapter connects to nothing.
+    pub(crate) async fn start_offline(
+        spec: &ClientSpec,
+        info: &ConnectInfo,
+        pool: Option<&PoolSpec>,
+    ) -> Result<AdapterPool, ClientError> {
+        Self::launch(spec, info, pool, false).await
+    }
+
+    async fn launch(
+        spec: &ClientSpec,
+        info: &ConnectInfo,
+        pool: Option<&PoolSpec>,
+        server: bool,
     ) -> Result<AdapterPool, ClientError> {
         // A first run may compile the adapter (seconds): off the async workers.
         let argv = {
@@ -322,6 +342,7 @@ impl AdapterPool {
             "password": info.password,
             "database": info.database,
             "url": info.url(),
+            "server": server,
             "pool": pool.map(pool_words),
             "config": spec.config,
         });
@@ -396,6 +417,9 @@ impl AdapterPool {
             .and_then(|_| settings.get("settings"))
             .and_then(Value::as_object)
             .map(super::words::line);
+        if let (Some(spec), Some(args)) = (&this.settings, settings.get("connect_args")) {
+            this.words = Some(format!("{spec} {}", connect_args_line(args)));
+        }
         this.ignored = settings
             .get("ignored")
             .and_then(Value::as_array)
@@ -503,6 +527,53 @@ fn read_settings(reply: &Map<String, Value>) -> Result<Option<PoolSpec>, String>
         other => Err(format!(
             "reported settings in an unknown vocabulary {other:?}: expected \"sqlalchemy\" or \"sqlx\""
         )),
+    }
+}
+
+/// The SQLAlchemy adapter's `connect_args` answer for the report's pool line: the
+/// driver's timeouts as read back from a live connection, any other key as passed, or
+/// everything as passed with the reason it could not be read.
+fn connect_args_line(v: &Value) -> String {
+    let map = |k: &str| v.get(k).and_then(Value::as_object);
+    let empty = Map::new();
+    let passed = map("passed").unwrap_or(&empty);
+    match map("read") {
+        Some(read) => {
+            let mut out = format!("connect_args: {}", super::words::line(read));
+            // A read-back value the suite set differently (a driver that rounds or
+            // caps it) is worth a word; 1 and 1.0 are the same setting.
+            let differs: Map<String, Value> = passed
+                .iter()
+                .filter(|(k, p)| {
+                    read.get(*k).is_some_and(|r| {
+                        r != *p && !(r.as_f64().is_some() && r.as_f64() == p.as_f64())
+                    })
+                })
+                .map(|(k, p)| (k.clone(), p.clone()))
+                .collect();
+            if !differs.is_empty() {
+                out += &format!(" (the suite passed {})", super::words::line(&differs));
+            }
+            let other: Map<String, Value> = passed
+                .iter()
+                .filter(|(k, _)| !read.contains_key(*k))
+                .map(|(k, p)| (k.clone(), p.clone()))
+                .collect();
+            if !other.is_empty() {
+                out += &format!(
+                    " (also passed, not read back: {})",
+                    super::words::line(&other)
+                );
+            }
+            out
+        }
+        None => format!(
+            "connect_args: {} as passed (not read back: {})",
+            super::words::line(passed),
+            v.get("unread")
+                .and_then(Value::as_str)
+                .unwrap_or("the driver does not expose them")
+        ),
     }
 }
 
@@ -781,6 +852,33 @@ mod tests {
         );
         let r = reply(json!({"vocabulary": "sqlalchemy", "settings": pool_words(&sent)}));
         assert_eq!(read_settings(&r).unwrap(), Some(sent));
+    }
+
+    #[test]
+    fn connect_args_read_back_in_the_pool_line() {
+        // What the adapter reported for PyMySQL 1.2.4 with connect_args
+        // { read_timeout = 1, write_timeout = 1, connect_timeout = 1 }.
+        let v = json!({"read": {"connect_timeout": 1, "read_timeout": 1, "write_timeout": 1},
+            "unread": null,
+            "passed": {"read_timeout": 1, "write_timeout": 1, "connect_timeout": 1}});
+        assert_eq!(
+            connect_args_line(&v),
+            "connect_args: connect_timeout=1 read_timeout=1 write_timeout=1"
+        );
+        // A driver keeps its own value (whole seconds) and a key with no getter.
+        let v = json!({"read": {"connect_timeout": "none", "read_timeout": 1, "write_timeout": "none"},
+            "passed": {"read_timeout": 1.5, "charset": "utf8mb4"}});
+        assert_eq!(
+            connect_args_line(&v),
+            "connect_args: connect_timeout=none read_timeout=1 write_timeout=none (the suite passed read_timeout=1.5) (also passed, not read back: charset=utf8mb4)"
+        );
+        // No server at startup (goneaway check): as passed, and why.
+        let v = json!({"read": null, "unread": "no connection at startup: x",
+            "passed": {"read_timeout": 1}});
+        assert_eq!(
+            connect_args_line(&v),
+            "connect_args: read_timeout=1 as passed (not read back: no connection at startup: x)"
+        );
     }
 
     #[test]

@@ -153,6 +153,12 @@ mod tests {
             r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')"}"#,
         );
         assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // connect_args read_timeout 1 s and a reply that does not come within it
+        // (SELECT SLEEP(3); the same text under sqlalchemy-blackhole-read-timeout).
+        let e = wire(
+            r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query (timed out)')"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
         // Nothing listening on the port.
         let e = wire(
             r#"{"code": 2003, "type": "sqlalchemy.exc.OperationalError (pymysql.err.OperationalError)", "message": "(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)\")\n(Background on this error at: https://sqlalche.me/e/21/e3q8)"}"#,
@@ -187,6 +193,13 @@ mod tests {
         assert_eq!(classify(&e), ErrorClass::GoneAway);
         let e = wire(
             r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (MySQLdb.OperationalError)", "message": "(MySQLdb.OperationalError) (2013, 'Lost connection to server during query')"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // connect_args connect_timeout 1 s and a new connection under a black hole
+        // (sqlalchemy-blackhole-read-timeout on mysqlclient; the message as the report
+        // showed it): a timed-out handshake is 2013 too.
+        let e = wire(
+            r#"{"code": 2013, "type": "sqlalchemy.exc.OperationalError (MySQLdb.OperationalError)", "message": "(MySQLdb.OperationalError) (2013, \"Lost connection to server at 'handshake: reading initial communication packet', system error: 110\")"}"#,
         );
         assert_eq!(classify(&e), ErrorClass::LostConnection);
         // mysqlclient says 2002 (EINPROGRESS, 115) where PyMySQL says 2003.

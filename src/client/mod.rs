@@ -103,7 +103,8 @@ impl fmt::Display for ClientSpec {
 
 /// What the client builds from `spec`, without a server: its settings as read back from
 /// the live pool object and the lint for the keys it never read (`goneaway check`). The
-/// SQLAlchemy adapters connect lazily, so nothing is dialled.
+/// SQLAlchemy adapters connect lazily, and the hello says there is no server (so
+/// `connect_args` are not read back from a connection): nothing is dialled.
 pub async fn preview(
     spec: &ClientSpec,
     pool: Option<&crate::pool::PoolSpec>,
@@ -116,7 +117,7 @@ pub async fn preview(
         password: String::new(),
         database: "goneaway".into(),
     };
-    let adapter = AdapterPool::start(spec, &nowhere, pool).await?;
+    let adapter = AdapterPool::start_offline(spec, &nowhere, pool).await?;
     let settings = adapter.settings();
     let lint = crate::lint::ignored(&adapter.client, &adapter.ignored, settings.clone());
     adapter.close().await;

@@ -60,6 +60,7 @@ builtin![
     "hikaricp-kill-idle",
     "hikaricp-server-restart",
     "hikaricp-blackhole-socket-timeout",
+    "sqlalchemy-blackhole-read-timeout",
     "restart-connection-storm",
     "restart-connection-storm-bounded",
     "held-across-wait-timeout",

@@ -1,7 +1,7 @@
 //! `[client]`: which client a suite puts under test, checked like every other table.
 
 use super::raw::{RawClient, RawPool, S};
-use super::{Cx, R};
+use super::{Cx, R, find_key};
 use crate::client::{ClientKind, ClientSpec};
 use crate::pool::{PoolSpec, Vocabulary};
 
@@ -117,10 +117,7 @@ impl Cx<'_> {
             None => serde_json::Map::new(),
             Some(t) => {
                 if kind == ClientKind::Sqlalchemy {
-                    return Err(self.err(
-                        t,
-                        "[client.config] is for flask-sqlalchemy and your own adapters; a sqlalchemy client takes create_engine's words in [pool]",
-                    ));
+                    self.sqlalchemy_config(t)?;
                 }
                 if t.get_ref().contains_key("SQLALCHEMY_DATABASE_URI") {
                     return Err(self.err(
@@ -147,5 +144,49 @@ impl Cx<'_> {
             driver: c.driver.as_ref().map(|d| d.get_ref().clone()),
             config,
         })
+    }
+
+    /// A sqlalchemy client's pool is `[pool]`; `[client.config]` holds only what
+    /// create_engine hands the DBAPI driver, `connect_args`. Whether the driver knows
+    /// each key is the driver's to say (the adapter asks it at startup).
+    fn sqlalchemy_config(&self, t: &S<toml::Table>) -> R<()> {
+        let at =
+            |key: &str| find_key(self.text, "client.config", key).unwrap_or_else(|| t.span().start);
+        for (key, value) in t.get_ref() {
+            if key != "connect_args" {
+                return Err(self.err_at(
+                    Some(at(key)),
+                    format!(
+                        "[client.config] {key}: a sqlalchemy client takes only `connect_args` here (the DBAPI driver's own keywords, like read_timeout); create_engine's pool words go in [pool]"
+                    ),
+                ));
+            }
+            let Some(args) = value.as_table() else {
+                return Err(self.err_at(
+                    Some(at(key)),
+                    "[client.config] connect_args must be a table, like { read_timeout = 5, write_timeout = 5, connect_timeout = 5 }".into(),
+                ));
+            };
+            // The server goneaway started (or proxies) is the one under test.
+            const OURS: [&str; 8] = [
+                "host",
+                "port",
+                "user",
+                "password",
+                "passwd",
+                "database",
+                "db",
+                "unix_socket",
+            ];
+            if let Some(k) = args.keys().find(|k| OURS.contains(&k.as_str())) {
+                return Err(self.err_at(
+                    Some(at(key)),
+                    format!(
+                        "[client.config] connect_args `{k}` is supplied by goneaway (the server it started)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }

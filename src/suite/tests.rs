@@ -123,6 +123,29 @@ fn mysql_async_words_go_to_its_client_not_to_sqlx() {
 }
 
 #[test]
+fn sqlalchemy_connect_args_reach_the_adapter_as_written() {
+    let s = parse(&format!(
+        "{MINIMAL}\n[client]\nkind = \"sqlalchemy\"\n[client.config]\nconnect_args = {{ read_timeout = 5, write_timeout = 5, connect_timeout = 2.5 }}\n"
+    ))
+    .unwrap();
+    let config = serde_json::Value::Object(s.client.unwrap().config);
+    assert_eq!(
+        config,
+        serde_json::json!({"connect_args": {"read_timeout": 5, "write_timeout": 5, "connect_timeout": 2.5}})
+    );
+    // Inline under [client], the complaint points at the table.
+    let e = err(&format!(
+        "{MINIMAL}\n[client]\nkind = \"sqlalchemy\"\nconfig = {{ pool_recycle = 30 }}\n"
+    ));
+    assert!(e.starts_with("t.toml:10:10:"), "{e}");
+    assert!(e.contains("only `connect_args`"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[client]\nkind = \"sqlalchemy\"\n[client.config]\nconnect_args = 5\n"
+    ));
+    assert!(e.contains("connect_args must be a table"), "{e}");
+}
+
+#[test]
 fn sqlx_words_keep_sqlx_defaults() {
     let s = parse(&format!(
         "{MINIMAL}\n[pool]\nmax_connections = 3\nidle_timeout = \"never\"\n"

@@ -479,6 +479,86 @@ fn check_shows_the_ignored_flask_keys_before_any_run() {
     assert!(!fixed.contains("stale-connections"), "{stdout}");
 }
 
+fn connect_args_suite(driver: &str, args: &str) -> String {
+    format!(
+        "description = \"connect_args\"\n[client]\nkind = \"sqlalchemy\"\ndriver = \"{driver}\"\n[client.config]\nconnect_args = {{ {args} }}\n[pool]\npool_size = 2\nmax_overflow = 0\n[workload]\nworkers = 2\nduration = \"1s\"\n[expect]\nverdict = \"valid\"\n"
+    )
+}
+
+#[test]
+fn check_names_a_connect_args_key_the_driver_does_not_know() {
+    if python().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (driver, args, want) in [
+        (
+            "pymysql",
+            "read_timout = 5",
+            "connect_args `read_timout`: PyMySQL",
+        ),
+        (
+            "pymysql",
+            "read_timeout = 0",
+            "connect_args `read_timeout` = 0 refused by PyMySQL 1.2.4: read_timeout should be > 0",
+        ),
+        (
+            "mysqlclient",
+            "read_timout = 5",
+            "connect_args `read_timout` = 5 refused by mysqlclient",
+        ),
+        // mysqlclient's timeouts are C ints: its TypeError does not name the key, we do.
+        (
+            "mysqlclient",
+            "connect_timeout = 1, read_timeout = 1.5",
+            "connect_args `read_timeout` = 1.5 refused by mysqlclient",
+        ),
+    ] {
+        let file = write(dir.path(), "c.toml", &connect_args_suite(driver, args));
+        let out = Command::new(BIN).arg("check").arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{driver} {args}: {stderr}");
+        assert!(stderr.contains(want), "{driver} {args}: {stderr}");
+    }
+    let file = write(
+        dir.path(),
+        "c.toml",
+        &connect_args_suite("mysqlclient", "read_timeout = 3"),
+    );
+    let out = Command::new(BIN).arg("check").arg(&file).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_args_are_read_back_from_a_live_connection() {
+    if ready().is_none() {
+        return;
+    }
+    // Values no driver default has, so an echo of a default cannot pass.
+    for driver in ["pymysql", "mysqlclient"] {
+        let text = connect_args_suite(
+            driver,
+            "read_timeout = 7, write_timeout = 8, connect_timeout = 9",
+        );
+        let suite = Suite::from_toml(&text, "c.toml", "c").unwrap();
+        let report = suite.run().await.expect("runs");
+        assert!(report.stable.met, "{}", report.human());
+        assert!(
+            report
+                .measured
+                .pool
+                .contains("connect_args: connect_timeout=9 read_timeout=7 write_timeout=8 ("),
+            "{driver}: {}",
+            report.measured.pool
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checkout_the_harness_gave_up_on_is_returned_when_it_arrives() {
     if ready().is_none() {

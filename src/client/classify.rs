@@ -93,6 +93,17 @@ fn by_library(e: &WireError) -> Option<ErrorClass> {
             return Some(ErrorClass::GoneAway);
         }
         "ECONNREFUSED" => return Some(ErrorClass::ConnectRefused),
+        // A sequence's own timer ran out (it restarts on every packet) and the library
+        // destroyed the connection. The pool gives a connect only acquireTimeout to finish
+        // its handshake, so that one is the checkout's bound; a statement's is its own
+        // `timeout` option (the adapter's queryTimeout) going off mid-reply, as Go's
+        // readTimeout and Connector/J's socketTimeout do.
+        "PROTOCOL_SEQUENCE_TIMEOUT" => match m {
+            "Handshake inactivity timeout" => return Some(ErrorClass::CheckoutTimeout),
+            "Query inactivity timeout" => return Some(ErrorClass::LostConnection),
+            // A failed ping the pool retries itself; any other is kept as `other`.
+            _ => {}
+        },
         // waitForConnections false, or queueLimit reached: the pool refused the checkout.
         "POOL_CONNLIMIT" | "POOL_ENQUEUELIMIT" => return Some(ErrorClass::CheckoutTimeout),
         _ => {}
@@ -326,6 +337,23 @@ mod tests {
             r#"{"code": null, "type": "POOL_CONNLIMIT", "message": "No connections available."}"#,
         );
         assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+    }
+
+    // Captured by the Node adapter as above, through goneaway's proxy: connectionLimit 8,
+    // acquireTimeout 1000, connectTimeout 1000, four workers of SELECT SLEEP(0.8) and a
+    // 3 s black hole on every connection.
+    #[test]
+    fn node_mysql_sequence_timeouts_captured_under_a_black_hole() {
+        // A checkout's new connection: the greeting never came within acquireTimeout.
+        let e = wire(
+            r#"{"code":null,"type":"PROTOCOL_SEQUENCE_TIMEOUT","message":"Handshake inactivity timeout"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::CheckoutTimeout);
+        // queryTimeout = 1000: the statement's reply was swallowed.
+        let e = wire(
+            r#"{"code":null,"type":"PROTOCOL_SEQUENCE_TIMEOUT","message":"Query inactivity timeout"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::LostConnection);
     }
 
     // Captured by the Java adapter (HikariCP 2.7.9 and MariaDB Connector/J 2.7.6 from

@@ -35,11 +35,22 @@ function errorOf(err) {
 
 let pool = null;
 let ignored = [];
+// node-mysql has no pool-wide statement timeout, only each query's `timeout` option
+// (ms, reset by every packet that arrives): `queryTimeout` is the adapter's own key for
+// it, passed to every query, so the library never sees it as a pool option.
+let queryTimeout = 0;
 const conns = new Map();
 let nextConn = 1;
 
 function build(hello) {
   const config = Object.assign({}, hello.config || {});
+  if ('queryTimeout' in config) {
+    queryTimeout = config.queryTimeout;
+    if (typeof queryTimeout !== 'number' || !Number.isInteger(queryTimeout) || queryTimeout < 0) {
+      throw new TypeError(`queryTimeout must be a whole number of milliseconds (0: none), not ${JSON.stringify(queryTimeout)}`);
+    }
+    delete config.queryTimeout;
+  }
   const options = Object.assign({}, config, {
     host: hello.host, port: hello.port, user: hello.user,
     password: hello.password, database: hello.database,
@@ -63,7 +74,10 @@ function acquire(req, done) {
 
 function query(conn, sql, args) {
   return new Promise((resolve, reject) => {
-    conn.query(sql, args, (err, rows) => (err ? reject(err) : resolve(rows)));
+    const options = { sql, values: args };
+    // 0 (unset) passes no timeout: the library's own default, none.
+    if (queryTimeout > 0) options.timeout = queryTimeout;
+    conn.query(options, (err, rows) => (err ? reject(err) : resolve(rows)));
   });
 }
 
@@ -85,7 +99,7 @@ async function statement(conn, s) {
         await query(conn, `SELECT COUNT(*) FROM ${table} WHERE id = ?`, [s.id]);
         return await query(conn, 'COMMIT', []);
       } catch (e) {
-        conn.query('ROLLBACK', () => {});
+        query(conn, 'ROLLBACK', []).catch(() => {});
         throw e;
       }
     case 'sleep':
@@ -128,6 +142,7 @@ function settings() {
       waitForConnections: c.waitForConnections,
       queueLimit: c.queueLimit,
       connectTimeout: c.connectionConfig.connectTimeout,
+      queryTimeout,
     },
     ignored,
   };

@@ -56,6 +56,7 @@ builtin![
     "node-kill-idle",
     "node-server-restart",
     "node-blackhole",
+    "node-blackhole-query-timeout",
     "hikaricp-idle-expiry",
     "hikaricp-kill-idle",
     "hikaricp-server-restart",

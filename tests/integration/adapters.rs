@@ -134,9 +134,10 @@ fn go_settings_are_read_back_and_unknown_keys_named_before_the_run() {
 #[test]
 fn node_options_mysql_does_not_have_are_named_before_the_run() {
     // `idleTimeout` and `maxIdle` are mysql2's pool options; mysql 2.18 drops them.
+    // `queryTimeout` is the adapter's own, passed to every query: never ignored.
     let text = suite(
         "node-mysql",
-        "connectionLimit = 4\nidleTimeout = 60000\nmaxIdle = 2",
+        "connectionLimit = 4\nidleTimeout = 60000\nmaxIdle = 2\nqueryTimeout = 1500",
         SHORT,
     );
     if ready(&text).is_none() {
@@ -145,8 +146,41 @@ fn node_options_mysql_does_not_have_are_named_before_the_run() {
     let (code, out, err) = check(&text, None);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("ignored-settings"), "{out}");
-    assert!(out.contains("`idleTimeout`, `maxIdle`"), "{out}");
+    assert!(
+        out.contains("never read `idleTimeout`, `maxIdle`:"),
+        "{out}"
+    );
     assert!(out.contains("connectionLimit=4"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_query_timeout_is_read_back_and_refused_unless_milliseconds() {
+    let Some(s) = ready(&suite(
+        "node-mysql",
+        "connectionLimit = 2\nqueryTimeout = 1500",
+        SHORT,
+    )) else {
+        return;
+    };
+    let report = s.run().await.expect("the run completes");
+    assert!(report.stable.met, "{}", report.human());
+    assert!(
+        report.measured.pool.contains(" queryTimeout=1500 "),
+        "read back into the pool line: {}",
+        report.measured.pool
+    );
+    assert!(
+        !report.human().contains("ignored-settings"),
+        "{}",
+        report.human()
+    );
+    // A duration string is not what node-mysql's `timeout` takes: one clear error, exit 2.
+    let (code, out, err) = check(&suite("node-mysql", "queryTimeout = \"1s\"", SHORT), None);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("queryTimeout must be a whole number of milliseconds (0: none), not \"1s\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ sleep 1
 left=$(pgrep -a -f -- '--datadir=.*goneaway-' || true)
 if [ -n "$left" ]; then echo "ci/test.sh: servers left running:"; echo "$left"; exit 1; fi
 # Adapters: the shipped one runs from goneaway's cache dir; the tests' own from temp dirs.
-left=$(pgrep -a -f -- 'adapters-[0-9.]*/(sqlalchemy_adapter\.py|go-[0-9a-f]*/go-adapter|node_adapter\.js|java-[0-9a-f]*/classes)|(minimal|fake)_adapter\.py' || true)
+left=$(pgrep -a -f -- 'adapters-[0-9.]*/(sqlalchemy_adapter-[0-9a-f]*\.py|go-[0-9a-f]*/go-adapter|node_adapter-[0-9a-f]*\.js|java-[0-9a-f]*/classes)|(minimal|fake)_adapter\.py' || true)
 if [ -n "$left" ]; then echo "ci/test.sh: adapters left running:"; echo "$left"; exit 1; fi
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   ours=$(docker ps -aq --filter label=goneaway.owner.pid; docker network ls -q --filter label=goneaway.owner.pid)

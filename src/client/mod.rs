@@ -163,13 +163,15 @@ pub fn command(spec: &ClientSpec) -> Result<Vec<String>, ClientError> {
     }
 }
 
-/// Write a shipped adapter to a per-version file in goneaway's cache dir (the server
-/// templates' too; the temp dir without one), once; concurrent runs write the same bytes
-/// through a rename, so none ever reads a half-written file.
+/// Write a shipped adapter to a file named by its content's hash in goneaway's cache dir
+/// (the server templates' too; the temp dir without one), once: two builds of goneaway
+/// with different adapters on one machine never run each other's. Concurrent runs write
+/// the same bytes through a rename, so none ever reads a half-written file.
 pub(crate) fn write_adapter(name: &str, text: &str) -> Result<PathBuf, ClientError> {
     let root = crate::server::cache_root().unwrap_or_else(|_| std::env::temp_dir());
     let dir = root.join(format!("adapters-{}", env!("CARGO_PKG_VERSION")));
-    let path = dir.join(name);
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let path = dir.join(format!("{stem}-{}.{ext}", fnv(&[text])));
     if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
         return Ok(path);
     }

@@ -82,10 +82,12 @@ function query(conn, sql, args) {
   });
 }
 
-// conn.beginTransaction, commit or rollback, as a promise.
+// conn.beginTransaction, commit or rollback, as a promise, under the same queryTimeout
+// as every other statement.
 function call(conn, method) {
   return new Promise((resolve, reject) => {
-    conn[method]((err) => (err ? reject(err) : resolve()));
+    const options = queryTimeout > 0 ? { timeout: queryTimeout } : {};
+    conn[method](options, (err) => (err ? reject(err) : resolve()));
   });
 }
 
@@ -148,11 +150,10 @@ function release(req, done) {
     // Returned inside a transaction (the harness gave up on the request): node's pool
     // hands a connection out again as it was returned, open transaction and all, so
     // roll back first, and destroy one that cannot (it leaves the pool).
-    held.conn.rollback((err) => {
-      if (err) held.conn.destroy();
-      else held.conn.release();
-      done(null, {});
-    });
+    call(held.conn, 'rollback').then(
+      () => held.conn.release(),
+      () => held.conn.destroy(),
+    ).then(() => done(null, {}));
   });
 }
 

@@ -83,12 +83,13 @@ pub fn cli_main() -> i32 {
 }
 
 /// Internals the crate's own integration tests drive directly: an echo upstream, fault
-/// guards, the workload's gate, the proxy benchmark. Only with the `testkit` feature,
+/// guards, the workload's gate, the proxy benchmark, an adapter's pool statement by
+/// statement. Only with the `testkit` feature,
 /// which nothing but goneaway's own dev-dependency on itself turns on; not a stable API.
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod testkit {
-    pub use crate::client::{command as adapter_command, python};
+    pub use crate::client::{AdapterPool, command as adapter_command, python};
     pub use crate::fault::{FaultCx, NetPath};
     pub use crate::proxy::bench::{BenchOptions, BenchReport, bench_passthrough};
     pub use crate::proxy::testkit::{EchoServer, raw_http};

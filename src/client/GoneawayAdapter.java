@@ -160,12 +160,33 @@ public final class GoneawayAdapter {
         String table = String.valueOf(s.get("table"));
         String kind = String.valueOf(s.get("kind"));
         switch (kind) {
+            // A request of several steps in one transaction: begin, its statements, commit
+            // (or rollback after a failed step), all on this connection. Autocommit is put
+            // back only after a commit or rollback that succeeded: `SET autocommit=1` would
+            // commit a transaction still open. Otherwise HikariCP's close() does it, after
+            // rolling back (it does whenever autocommit is off and a statement ran), so a
+            // connection returned mid-transaction never goes back to the pool inside one.
+            case "begin": c.setAutoCommit(false); break;
+            case "commit":
+                try {
+                    c.commit();
+                } catch (SQLException e) {
+                    try { c.rollback(); } catch (SQLException ignored) { /* the first error is the one to report */ }
+                    throw e;
+                }
+                c.setAutoCommit(true);
+                break;
+            case "rollback":
+                c.rollback();
+                c.setAutoCommit(true);
+                break;
             case "ping": query(c, "SELECT 1"); break;
             case "select": query(c, "SELECT id, worker FROM " + table + " WHERE id = ?", num(s.get("id"))); break;
             case "insert":
                 query(c, "INSERT INTO " + table + " (id, worker) VALUES (?, ?)", num(s.get("id")), num(s.get("worker")));
                 break;
             case "transaction":
+                if (!c.getAutoCommit()) throw new IllegalStateException("`transaction` inside a transaction already open");
                 c.setAutoCommit(false);
                 try {
                     query(c, "INSERT INTO " + table + " (id, worker) VALUES (?, ?)", num(s.get("id")), num(s.get("worker")));

@@ -125,6 +125,14 @@ fn by_library(e: &WireError) -> Option<ErrorClass> {
     {
         return Some(ErrorClass::LostConnection);
     }
+    // MariaDB Connector/J: a statement written to a socket the server had already closed
+    // (wait_timeout inside a request) met a reset, as sqlx's `ConnectionReset` does.
+    if e.kind
+        .starts_with("java.sql.SQLNonTransientConnectionException")
+        && (m.contains("Connection reset by peer") || m.contains("Broken pipe"))
+    {
+        return Some(ErrorClass::GoneAway);
+    }
     if e.kind.starts_with("java.sql.")
         && m.contains("Could not connect to")
         && m.contains("Connection refused")
@@ -377,6 +385,11 @@ mod tests {
             r#"{"code": null, "type": "java.sql.SQLNonTransientConnectionException (SQLState 08000)", "message": "(conn=121) Connection timed out\ncause: org.mariadb.jdbc.internal.util.exceptions.MariaDbSqlException: Connection timed out"}"#,
         );
         assert_eq!(classify(&e), ErrorClass::LostConnection);
+        // wait_timeout 2s, a `wait 3s` step inside a transaction, then the next statement.
+        let e = wire(
+            r#"{"code": null, "type": "java.sql.SQLNonTransientConnectionException (SQLState 08000)", "message": "(conn=8) Connection reset by peer\ncause: org.mariadb.jdbc.internal.util.exceptions.MariaDbSqlException: Connection reset by peer"}"#,
+        );
+        assert_eq!(classify(&e), ErrorClass::GoneAway);
         // The next statement on that connection: HikariCP's proxy knows it is broken.
         let e = wire(
             r#"{"code": null, "type": "java.sql.SQLException", "message": "Connection is closed"}"#,

@@ -68,6 +68,12 @@ var dbWords = map[string]bool{"max_open_conns": true, "max_idle_conns": true,
 type held struct {
 	mu   sync.Mutex
 	conn *sql.Conn
+	// The transaction a `begin` opened, until its `commit` or `rollback`. A Go
+	// application holding a *sql.Conn opens one with BeginTx, so the adapter does too
+	// (not START TRANSACTION through ExecContext): database/sql then knows the
+	// transaction, and every statement in between must run on the Tx, never on the
+	// Conn, which the Tx holds until it ends.
+	tx *sql.Tx
 }
 
 type adapter struct {
@@ -269,7 +275,13 @@ func (a *adapter) run(req map[string]interface{}) (map[string]interface{}, error
 	s, _ := req["statement"].(map[string]interface{})
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return map[string]interface{}{}, statement(h.conn, s)
+	return map[string]interface{}{}, h.statement(s)
+}
+
+// querier is what *sql.Conn and *sql.Tx both run statements with.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...interface{}) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...interface{}) (*sql.Rows, error)
 }
 
 func drain(rows *sql.Rows, err error) error {
@@ -282,8 +294,41 @@ func drain(rows *sql.Rows, err error) error {
 	return rows.Err()
 }
 
-func statement(c *sql.Conn, s map[string]interface{}) error {
+func (h *held) statement(s map[string]interface{}) error {
 	ctx := context.Background()
+	// A request of several steps in one transaction: begin, its statements, commit (or
+	// rollback after a failed step), all on this connection.
+	switch s["kind"] {
+	case "begin":
+		if h.tx != nil {
+			return errors.New("`begin` inside a transaction already open")
+		}
+		tx, err := h.conn.BeginTx(ctx, nil)
+		if err != nil {
+			return wrap{"BeginTx", err}
+		}
+		h.tx = tx
+		return nil
+	case "commit", "rollback":
+		tx := h.tx
+		// database/sql ends the Tx on Commit or Rollback whether or not it succeeds.
+		h.tx = nil
+		switch {
+		case tx == nil && s["kind"] == "rollback":
+			return nil // nothing open: nothing to undo
+		case tx == nil:
+			return errors.New("`commit` with no transaction open")
+		case s["kind"] == "commit":
+			return wrap{"Tx.Commit", tx.Commit()}.orNil()
+		default:
+			return wrap{"Tx.Rollback", tx.Rollback()}.orNil()
+		}
+	}
+	var c querier = h.conn
+	on := ""
+	if h.tx != nil {
+		c, on = h.tx, "Tx."
+	}
 	// The harness names the table (a run's own on an external server); it is an
 	// identifier the harness made, never user input.
 	table, _ := s["table"].(string)
@@ -291,14 +336,17 @@ func statement(c *sql.Conn, s map[string]interface{}) error {
 	worker := num(s["worker"])
 	switch s["kind"] {
 	case "ping":
-		return wrap{"QueryContext", drain(c.QueryContext(ctx, "SELECT 1"))}.orNil()
+		return wrap{on + "QueryContext", drain(c.QueryContext(ctx, "SELECT 1"))}.orNil()
 	case "select":
-		return wrap{"QueryContext", drain(c.QueryContext(ctx, "SELECT id, worker FROM "+table+" WHERE id = ?", id))}.orNil()
+		return wrap{on + "QueryContext", drain(c.QueryContext(ctx, "SELECT id, worker FROM "+table+" WHERE id = ?", id))}.orNil()
 	case "insert":
 		_, err := c.ExecContext(ctx, "INSERT INTO "+table+" (id, worker) VALUES (?, ?)", id, int64(worker))
-		return wrap{"ExecContext", err}.orNil()
+		return wrap{on + "ExecContext", err}.orNil()
 	case "transaction":
-		tx, err := c.BeginTx(ctx, nil)
+		if h.tx != nil {
+			return errors.New("`transaction` inside a transaction already open")
+		}
+		tx, err := h.conn.BeginTx(ctx, nil)
 		if err != nil {
 			return wrap{"BeginTx", err}
 		}
@@ -313,7 +361,7 @@ func statement(c *sql.Conn, s map[string]interface{}) error {
 		return wrap{"Tx.Commit", tx.Commit()}.orNil()
 	case "sleep":
 		secs := float(s["seconds"])
-		return wrap{"QueryContext", drain(c.QueryContext(ctx, "SELECT SLEEP(?)", secs))}.orNil()
+		return wrap{on + "QueryContext", drain(c.QueryContext(ctx, "SELECT SLEEP(?)", secs))}.orNil()
 	}
 	return fmt.Errorf("unknown statement kind `%v`", s["kind"])
 }
@@ -335,6 +383,14 @@ func (a *adapter) release(req map[string]interface{}) (map[string]interface{}, e
 	a.mu.Unlock()
 	h.mu.Lock() // after a statement still running on it (the harness gave up waiting)
 	defer h.mu.Unlock()
+	if h.tx != nil {
+		// Returned inside a transaction (the harness gave up on the request): Conn.Close
+		// would wait for the Tx forever, and database/sql rolls nothing back itself, so
+		// roll back here. One that died with its session goes back to the pool closed;
+		// the driver's ResetSession refuses it at its next checkout.
+		h.tx.Rollback()
+		h.tx = nil
+	}
 	h.conn.Close() // back to the pool
 	return map[string]interface{}{}, nil
 }

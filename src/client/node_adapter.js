@@ -67,7 +67,8 @@ function acquire(req, done) {
   pool.getConnection((err, conn) => {
     if (err) return done(err);
     const id = nextConn++;
-    conns.set(id, { conn, busy: null });
+    // inTx: a `begin` with no successful `commit` or `rollback` yet.
+    conns.set(id, { conn, busy: null, inTx: false });
     done(null, { conn: id });
   });
 }
@@ -81,11 +82,31 @@ function query(conn, sql, args) {
   });
 }
 
-async function statement(conn, s) {
+// conn.beginTransaction, commit or rollback, as a promise, under the same queryTimeout
+// as every other statement.
+function call(conn, method) {
+  return new Promise((resolve, reject) => {
+    const options = queryTimeout > 0 ? { timeout: queryTimeout } : {};
+    conn[method](options, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+async function statement(held, s) {
+  const conn = held.conn;
   // The harness names the table (a run's own on an external server); it is an
   // identifier the harness made, never user input.
   const table = s.table;
   switch (s.kind) {
+    // A request of several steps in one transaction: begin, its statements, commit (or
+    // rollback after a failed step), all on this connection.
+    case 'begin':
+      held.inTx = true; // before it is sent: a release from now on rolls back
+      return call(conn, 'beginTransaction');
+    case 'commit':
+    case 'rollback':
+      await call(conn, s.kind);
+      held.inTx = false; // only once it worked: else the release rolls back or drops it
+      return undefined;
     case 'ping':
       return query(conn, 'SELECT 1', []);
     case 'select':
@@ -93,6 +114,7 @@ async function statement(conn, s) {
     case 'insert':
       return query(conn, `INSERT INTO ${table} (id, worker) VALUES (?, ?)`, [s.id, s.worker]);
     case 'transaction':
+      if (held.inTx) throw new Error('`transaction` inside a transaction already open');
       await query(conn, 'START TRANSACTION', []);
       try {
         await query(conn, `INSERT INTO ${table} (id, worker) VALUES (?, ?)`, [s.id, s.worker]);
@@ -112,7 +134,7 @@ async function statement(conn, s) {
 function run(req, done) {
   const held = conns.get(req.conn);
   if (!held) return done(new Error(`no checked-out connection ${req.conn}`));
-  held.busy = statement(held.conn, req.statement).then(() => done(null, {}), (e) => done(e));
+  held.busy = statement(held, req.statement).then(() => done(null, {}), (e) => done(e));
 }
 
 function release(req, done) {
@@ -121,8 +143,17 @@ function release(req, done) {
   conns.delete(req.conn);
   // After a statement still running on it (the harness gave up waiting).
   Promise.resolve(held.busy).catch(() => {}).then(() => {
-    held.conn.release(); // back to the pool
-    done(null, {});
+    if (!held.inTx) {
+      held.conn.release(); // back to the pool
+      return done(null, {});
+    }
+    // Returned inside a transaction (the harness gave up on the request): node's pool
+    // hands a connection out again as it was returned, open transaction and all, so
+    // roll back first, and destroy one that cannot (it leaves the pool).
+    call(held.conn, 'rollback').then(
+      () => held.conn.release(),
+      () => held.conn.destroy(),
+    ).then(() => done(null, {}));
   });
 }
 

@@ -295,25 +295,6 @@ impl Cx<'_> {
             ));
         };
         let workload = self.workload(raw_workload)?;
-        // sqlx, mysql_async and the SQLAlchemy adapters know `begin`/`commit`/`rollback`; a user's adapter must
-        // too (see *Adapter protocol*). The Go, Node and Java adapters do not yet: refuse
-        // rather than run something other than what the suite says.
-        if let (Some(c), Some(steps)) = (&client, &raw_workload.get_ref().steps)
-            && matches!(
-                c.kind,
-                crate::client::ClientKind::GoDatabaseSql
-                    | crate::client::ClientKind::NodeMysql
-                    | crate::client::ClientKind::Hikaricp
-            )
-        {
-            return Err(self.err(
-                steps,
-                format!(
-                    "[workload] steps: the {} adapter has no multi-statement requests yet (begin/commit); use `mix`, goneaway's own pool or a SQLAlchemy client",
-                    c.kind.mode()
-                ),
-            ));
-        }
         let mut faults = Vec::new();
         for f in &raw.faults {
             faults.push(self.fault(f, &server, &workload)?);

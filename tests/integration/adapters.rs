@@ -1,13 +1,16 @@
 //! The Go, Node and Java adapters against a real server: a drained pool gives each
-//! library's own checkout error, the settings come back in the library's words, keys the
-//! library does not have are named before the run, the build is cached, and a missing
-//! runtime names the Debian package to install. The fault suites (`suites/go-*`, …) run
-//! in `suites.rs`.
+//! library's own checkout error, `steps` requests run in one transaction on the real
+//! connection, the settings come back in the library's words, keys the library does not
+//! have are named before the run, the build is cached, and a missing runtime names the
+//! Debian package to install. The fault suites (`suites/go-*`, …) run in `suites.rs`.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::common;
-use goneaway::{ErrorClass, Suite};
+use goneaway::pool::{Conn, Pool, Statement};
+use goneaway::{ErrorClass, Suite, Verdict};
 
 const BIN: &str = env!("CARGO_BIN_EXE_goneaway");
 
@@ -87,6 +90,223 @@ async fn hikaricp_a_drained_pool_times_out_after_connection_timeout() {
             )),
         "{m}"
     );
+}
+
+async fn run_ok(kind: &str, c: &mut Box<dyn Conn>, st: Statement) {
+    let what = format!("{st:?}");
+    c.run(st)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: {what}: {e:?}"));
+}
+
+/// The transaction statements on the one connection an adapter's pool holds, watched
+/// from a connection of the harness's own: nothing shows before the commit, a rollback
+/// leaves nothing, autocommit is back afterwards, and a connection returned inside a
+/// transaction (the harness gave up on the request) comes out of the pool again without
+/// it, its insert never committed.
+async fn transactions_on_the_real_connection(kind: &str, one_connection: &str) {
+    let Some(s) = ready(&suite(kind, one_connection, SHORT)) else {
+        return;
+    };
+    let server = goneaway::server::start(&common::server_spec(&[]))
+        .await
+        .unwrap();
+    let table: Arc<str> = format!("`{}`.txn", server.app().database).into();
+    goneaway::server::admin_exec(
+        &server.admin(),
+        &format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, worker INT NOT NULL) ENGINE=InnoDB"),
+    )
+    .await
+    .unwrap();
+    let admin = server.admin();
+    let committed = || {
+        let (admin, table) = (admin.clone(), table.clone());
+        async move {
+            let mut c = goneaway::server::admin_connect(&admin).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM {table} ORDER BY id"
+            )))
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+        }
+    };
+    let insert = |id| Statement::Insert {
+        table: table.clone(),
+        id,
+        worker: 1,
+    };
+    let pool =
+        goneaway::testkit::AdapterPool::start(s.client.as_ref().unwrap(), &server.app(), None)
+            .await
+            .unwrap();
+    // Bounded: database/sql's Conn.Close waits forever for a transaction left open.
+    let acquire = || async {
+        tokio::time::timeout(Duration::from_secs(10), pool.acquire())
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: no connection within 10s"))
+            .unwrap()
+    };
+    let mut c = acquire().await;
+    run_ok(kind, &mut c, Statement::Begin).await;
+    run_ok(kind, &mut c, insert(1)).await;
+    let select = Statement::Select {
+        table: table.clone(),
+        id: 1,
+    };
+    run_ok(kind, &mut c, select).await;
+    assert_eq!(
+        committed().await,
+        [0i64; 0],
+        "{kind}: seen before the commit"
+    );
+    run_ok(kind, &mut c, Statement::Commit).await;
+    assert_eq!(committed().await, [1], "{kind}: after the commit");
+    run_ok(kind, &mut c, Statement::Begin).await;
+    run_ok(kind, &mut c, insert(2)).await;
+    run_ok(kind, &mut c, Statement::Rollback).await;
+    run_ok(kind, &mut c, insert(3)).await;
+    assert_eq!(
+        committed().await,
+        [1, 3],
+        "{kind}: rolled back, then autocommit"
+    );
+    run_ok(kind, &mut c, Statement::Begin).await;
+    run_ok(kind, &mut c, insert(4)).await;
+    drop(c); // returned inside the transaction
+    let mut c = acquire().await;
+    run_ok(kind, &mut c, insert(5)).await;
+    assert_eq!(
+        committed().await,
+        [1, 3, 5],
+        "{kind}: the pool handed the connection out again inside the old transaction"
+    );
+    drop(c);
+    pool.close().await;
+    assert_eq!(
+        committed().await,
+        [1, 3, 5],
+        "{kind}: after the pool closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_runs_begin_commit_and_rollback_on_one_conn() {
+    transactions_on_the_real_connection("go-database-sql", "max_open_conns = 1").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_runs_begin_commit_and_rollback_on_one_conn() {
+    transactions_on_the_real_connection("node-mysql", "connectionLimit = 1").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hikaricp_runs_begin_commit_and_rollback_on_one_conn() {
+    transactions_on_the_real_connection("hikaricp", "maximumPoolSize = 1").await;
+}
+
+/// Every request inserts, holds its connection 200 ms, reads, and commits.
+const IN_A_TRANSACTION: &str = r#"
+[workload]
+workers = 2
+duration = "3s"
+think = "50ms"
+op_timeout = "5s"
+steps = ["insert", "wait 200ms", "select"]
+transaction = true
+
+[expect]
+verdict = "valid"
+"#;
+
+async fn steps_in_a_transaction(kind: &str) {
+    let Some(s) = ready(&suite(kind, "", IN_A_TRANSACTION)) else {
+        return;
+    };
+    let report = s.run().await.expect("the run completes");
+    assert!(report.stable.met, "{kind}: {}", report.human());
+    let m = &report.measured;
+    assert!(m.ok > 0 && m.failed == 0, "{kind}: {}", report.human());
+    // Every successful request inserted: the writes check read committed rows back.
+    let writes = report.stable.checks.iter().find(|c| c.name == "writes");
+    assert_eq!(writes.map(|c| c.verdict), Some(Verdict::Valid), "{kind}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_steps_in_a_transaction_commit() {
+    steps_in_a_transaction("go-database-sql").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_steps_in_a_transaction_commit() {
+    steps_in_a_transaction("node-mysql").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hikaricp_steps_in_a_transaction_commit() {
+    steps_in_a_transaction("hikaricp").await;
+}
+
+/// suites/held-across-wait-timeout.toml on these clients: the server closes the session
+/// during the 3 s wait, after the insert and before the read.
+const HELD_PAST_WAIT_TIMEOUT: &str = r#"
+[server]
+wait_timeout = "2s"
+
+[workload]
+workers = 2
+duration = "5s"
+think = "100ms"
+op_timeout = "5s"
+steps = ["insert", "wait 3s", "select"]
+transaction = true
+
+[expect]
+verdict = "invalid"
+failing = ["errors"]
+"#;
+
+async fn held_past_wait_timeout(kind: &str) {
+    let Some(s) = ready(&suite(kind, "", HELD_PAST_WAIT_TIMEOUT)) else {
+        return;
+    };
+    let report = s.run().await.expect("the run completes");
+    assert!(report.stable.met, "{kind}: {}", report.human());
+    let classes: Vec<ErrorClass> = report.measured.errors.iter().map(|e| e.class).collect();
+    assert!(
+        !classes.is_empty()
+            && classes
+                .iter()
+                .all(|c| matches!(c, ErrorClass::GoneAway | ErrorClass::LostConnection)),
+        "{kind}: {}",
+        report.human()
+    );
+    // The failed requests had inserted before the wait; their transactions died with the
+    // session. Counted as acknowledged, those rows would be missing from the read-back.
+    let timeline = report.timeline.as_ref().expect("a timeline");
+    let failed: Vec<_> = timeline.requests.iter().filter(|r| !r.ok()).collect();
+    assert!(
+        !failed.is_empty() && failed.iter().all(|r| !r.inserted.is_empty()),
+        "{kind}: {}",
+        report.human()
+    );
+    let writes = report.stable.checks.iter().find(|c| c.name == "writes");
+    assert_eq!(writes.map(|c| c.verdict), Some(Verdict::Valid), "{kind}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_a_transaction_held_past_wait_timeout_fails_and_rolls_back() {
+    held_past_wait_timeout("go-database-sql").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_a_transaction_held_past_wait_timeout_fails_and_rolls_back() {
+    held_past_wait_timeout("node-mysql").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hikaricp_a_transaction_held_past_wait_timeout_fails_and_rolls_back() {
+    held_past_wait_timeout("hikaricp").await;
 }
 
 /// `goneaway check` on a suite file: (exit code, stdout, stderr).

@@ -187,9 +187,9 @@ pub async fn run(suite: &Suite, opts: RunOptions) -> Result<Report, Error> {
         ) => {
             let started = crate::pool::mysql_async::start(words, &app)?;
             described = Some(format!(
-                "mysql_async {} {} (built by goneaway, read back from the live pool)",
-                crate::pool::mysql_async::VERSION,
-                started.settings
+                "{} (mysql_async {}, built by goneaway, read back from the live pool)",
+                started.settings,
+                crate::pool::mysql_async::VERSION
             ));
             (started.pool, None)
         }

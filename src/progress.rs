@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::run::{Observer, Step};
 
@@ -45,7 +45,7 @@ impl Lines {
     /// Lines that draw nowhere but keep their text: for tests.
     #[cfg(test)]
     pub fn hidden(width: usize) -> Lines {
-        let multi = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
         Lines::on(multi, width)
     }
 
@@ -73,10 +73,9 @@ impl Lines {
     /// A line for a run that starts now, labelled `label`, planned to last `expected`;
     /// its observer moves it through the run's phases. Dropping the [`Line`] removes it.
     pub fn line(&self, label: &str, expected: Duration) -> (Line, Observer) {
-        let bar = match &self.total {
-            Some(total) => self.multi.insert_before(total, ProgressBar::new_spinner()),
-            None => self.multi.add(ProgressBar::new_spinner()),
-        };
+        let expected = humantime::format_duration(expected).to_string();
+        // Dressed while it draws nowhere, so its first frame on screen has every word.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(&format!(
                 "{{spinner:.green}} {{prefix:<{}}} {{msg}} [{{elapsed}}]",
@@ -85,9 +84,12 @@ impl Lines {
             .expect("a valid template"),
         );
         bar.set_prefix(label.to_string());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        let expected = humantime::format_duration(expected).to_string();
         bar.set_message(Phase::default().describe(&expected));
+        let bar = match &self.total {
+            Some(total) => self.multi.insert_before(total, bar),
+            None => self.multi.add(bar),
+        };
+        bar.enable_steady_tick(Duration::from_millis(120));
         let state = Arc::new(Mutex::new(Phase::default()));
         let shown = bar.clone();
         let observer = Observer::new(move |step| {

@@ -585,6 +585,8 @@ impl<'b> Explorer<'b> {
             FuturesUnordered::new();
         let mut exhausted = false;
         let mut done = 0usize;
+        // The running cases borrow the explorer; `self` itself is still owned here.
+        let this = &self;
         loop {
             let enough = self.o.max_failures.is_some_and(|m| failed.len() >= m);
             while !exhausted && !enough && running.len() < self.o.jobs.max(1) && !self.out_of_time()
@@ -602,9 +604,8 @@ impl<'b> Explorer<'b> {
                         case
                     }
                 };
-                let me = &self;
                 running.push(Box::pin(async move {
-                    let out = me.run_once(&case, &case.tag).await;
+                    let out = this.run_once(&case, &case.tag).await;
                     (case, out)
                 }));
             }

@@ -49,6 +49,7 @@ mod history;
 mod lint;
 mod nemesis;
 pub mod pool;
+mod progress;
 pub mod proxy;
 pub mod report;
 mod run;

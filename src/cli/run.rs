@@ -111,7 +111,7 @@ pub(super) async fn run(
                     (false, Ok(_)) => tally.not_met += 1,
                     (false, Err(_)) => tally.errors += 1,
                 }
-                match (&progress, &bar) {
+                match (&progress, bar) {
                     (Some(p), Some(bar)) => {
                         p.done(bar, &tally);
                         // On a screen a met suite only moves the total; what went wrong

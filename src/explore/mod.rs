@@ -17,7 +17,6 @@ pub mod strategy;
 pub mod write;
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::history::FaultKind;
+use crate::progress::Lines;
 use crate::schedule::FaultSpec;
 use crate::suite::{BUILTIN, Suite};
 
@@ -136,7 +136,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Cancel to stop: running cases heal and stop, what was explored is reported.
     pub cancel: CancellationToken,
-    /// Show a progress line (only when stderr is a terminal).
+    /// Show progress: a line per running case and a total line (only when stderr is a
+    /// terminal and `CI` is unset).
     pub progress: bool,
     /// Runs one case; [`RealRunner`] unless a test stands in.
     pub runner: Arc<dyn CaseRunner>,
@@ -330,6 +331,8 @@ pub struct Inconclusive {
 /// One case ready to run.
 struct Case {
     label: String,
+    /// Its name on a progress line: the label, a replay by its file name only.
+    tag: String,
     /// Its index in the generated sequence; `None` for a replay.
     index: Option<usize>,
     seed: u64,
@@ -352,8 +355,8 @@ struct Explorer<'b> {
     /// `<report_dir>/explore/<base>`.
     home: Option<PathBuf>,
     dir: Option<PathBuf>,
-    /// The status line: an indicatif spinner, only on a terminal outside CI.
-    progress: Option<indicatif::ProgressBar>,
+    /// A line per running case above the status line, only on a terminal outside CI.
+    progress: Option<Lines>,
 }
 
 impl<'b> Explorer<'b> {
@@ -384,20 +387,21 @@ impl<'b> Explorer<'b> {
             home.as_ref()
                 .map(|h| h.join(format!("{stamp}-seed{}", o.seed)))
         });
+        // Wide enough for a confirmation's label, so most phases line up.
+        let width = format!(
+            "case {} confirm {}/{}",
+            o.cases.unwrap_or(99),
+            o.confirm,
+            o.confirm
+        )
+        .len();
         Ok(Explorer {
             base,
-            progress: (o.progress
-                && std::io::stderr().is_terminal()
-                && std::env::var_os("CI").is_none())
-            .then(|| {
-                let bar = indicatif::ProgressBar::new_spinner();
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template("{spinner:.green} {msg} [{elapsed}]")
-                        .expect("a valid template"),
-                );
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                bar
-            }),
+            progress: o
+                .progress
+                .then(|| Lines::new(width))
+                .flatten()
+                .map(with_status),
             o,
             alphabet,
             started: Instant::now(),
@@ -442,7 +446,7 @@ impl<'b> Explorer<'b> {
     }
 
     fn show(&self, line: &str) {
-        if let Some(bar) = &self.progress {
+        if let Some(bar) = self.progress.as_ref().and_then(Lines::total) {
             bar.set_message(line.to_string());
         }
     }
@@ -464,6 +468,7 @@ impl<'b> Explorer<'b> {
             })?;
         Ok(Case {
             label: format!("case {index}"),
+            tag: format!("case {index}"),
             index: Some(index),
             seed,
             faults,
@@ -501,7 +506,9 @@ impl<'b> Explorer<'b> {
                     case: label.clone(),
                     source,
                 })?;
+            let file = path.file_name().unwrap_or_default().to_string_lossy();
             cases.push(Case {
+                tag: format!("regression {file}"),
                 label,
                 index: None,
                 seed,
@@ -512,10 +519,18 @@ impl<'b> Explorer<'b> {
         Ok(cases)
     }
 
-    async fn run_once(&self, case: &Case) -> Result<Outcome, ExploreError> {
+    /// Run `case` once; on a terminal its line, labelled `what`, shows the run's phase.
+    async fn run_once(&self, case: &Case, what: &str) -> Result<Outcome, ExploreError> {
+        let (_line, observer) = match &self.progress {
+            Some(lines) => {
+                let (line, observer) = lines.line(what, case.suite.workload.duration);
+                (Some(line), Some(observer))
+            }
+            None => (None, None),
+        };
         self.o
             .runner
-            .run(&case.suite, case.seed, self.o.cancel.clone())
+            .run(&case.suite, case.seed, self.o.cancel.clone(), observer)
             .await
             .map_err(|source| ExploreError::Run {
                 case: case.label.clone(),
@@ -523,10 +538,16 @@ impl<'b> Explorer<'b> {
             })
     }
 
-    /// Run `case` `n` more times, `jobs` at once; how many failed, and the last failure.
-    async fn rerun(&self, case: &Case, n: u32) -> Result<(u32, Option<Outcome>), ExploreError> {
-        let mut runs = futures::stream::iter(0..n)
-            .map(|_| self.run_once(case))
+    /// Run `case` `n` more times, `jobs` at once, labelled `what k/n`; how many failed,
+    /// and the last failure.
+    async fn rerun(
+        &self,
+        case: &Case,
+        n: u32,
+        what: &str,
+    ) -> Result<(u32, Option<Outcome>), ExploreError> {
+        let mut runs = futures::stream::iter(1..=n)
+            .map(|k| async move { self.run_once(case, &format!("{what} {k}/{n}")).await })
             .buffer_unordered(self.o.jobs.max(1));
         let (mut failed, mut last) = (0, None);
         while let Some(out) = runs.next().await {
@@ -564,8 +585,8 @@ impl<'b> Explorer<'b> {
             FuturesUnordered::new();
         let mut exhausted = false;
         let mut done = 0usize;
-        let runner = self.o.runner.clone();
-        let cancel = self.o.cancel.clone();
+        // The running cases borrow the explorer; `self` itself is still owned here.
+        let this = &self;
         loop {
             let enough = self.o.max_failures.is_some_and(|m| failed.len() >= m);
             while !exhausted && !enough && running.len() < self.o.jobs.max(1) && !self.out_of_time()
@@ -583,15 +604,8 @@ impl<'b> Explorer<'b> {
                         case
                     }
                 };
-                let (runner, cancel) = (runner.clone(), cancel.clone());
                 running.push(Box::pin(async move {
-                    let out = runner
-                        .run(&case.suite, case.seed, cancel)
-                        .await
-                        .map_err(|source| ExploreError::Run {
-                            case: case.label.clone(),
-                            source,
-                        });
+                    let out = this.run_once(&case, &case.tag).await;
                     (case, out)
                 }));
             }
@@ -644,7 +658,8 @@ impl<'b> Explorer<'b> {
                 "explore {}: confirming {}",
                 self.base.arg, case.label
             ));
-            let (again, last) = self.rerun(&case, self.o.confirm).await?;
+            let what = format!("{} confirm", case.tag);
+            let (again, last) = self.rerun(&case, self.o.confirm, &what).await?;
             let runs = self.o.confirm + 1;
             if self.o.cancel.is_cancelled() {
                 interrupted = true;
@@ -665,8 +680,8 @@ impl<'b> Explorer<'b> {
             let found = self.shrink(case, last, tree).await?;
             confirmed.push(found);
         }
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
+        if let Some(lines) = &self.progress {
+            lines.finish();
         }
         interrupted |= self.o.cancel.is_cancelled();
         // Number the written files in the order they are reported.
@@ -691,13 +706,15 @@ impl<'b> Explorer<'b> {
         })
     }
 
-    /// Whether `case` still fails every time: once, and if it did, `confirm` more.
-    async fn still_fails(&self, case: &Case) -> Result<Option<Outcome>, ExploreError> {
-        let first = self.run_once(case).await?;
+    /// Whether `case` still fails every time: once, and if it did, `confirm` more; its
+    /// runs are labelled `what`.
+    async fn still_fails(&self, case: &Case, what: &str) -> Result<Option<Outcome>, ExploreError> {
+        let first = self.run_once(case, what).await?;
         if !first.failed() {
             return Ok(None);
         }
-        let (again, last) = self.rerun(case, self.o.confirm).await?;
+        let confirm = format!("{what} confirm");
+        let (again, last) = self.rerun(case, self.o.confirm, &confirm).await?;
         Ok((again == self.o.confirm).then(|| last.unwrap_or(first)))
     }
 
@@ -731,7 +748,8 @@ impl<'b> Explorer<'b> {
                     best.label,
                     candidate.faults.len()
                 ));
-                match self.still_fails(&candidate).await? {
+                let what = format!("{} shrink step {steps}", best.tag);
+                match self.still_fails(&candidate, &what).await? {
                     Some(out) => {
                         best = candidate;
                         outcome = out;
@@ -806,6 +824,17 @@ impl<'b> Explorer<'b> {
     }
 }
 
+/// The exploration's status line under the cases' lines: its spinner and words.
+fn with_status(mut lines: Lines) -> Lines {
+    let bar = lines.set_total(indicatif::ProgressBar::new_spinner());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner:.green} {msg} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    lines
+}
+
 fn write_file(path: &Path, text: &str) -> Result<(), ExploreError> {
     let err = |source| ExploreError::Write {
         path: path.to_path_buf(),
@@ -819,7 +848,130 @@ fn write_file(path: &Path, text: &str) -> Result<(), ExploreError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::run::{Observer, Step};
+
+    const BASE: &str = r#"description = "a stand-in base for progress lines"
+
+[server]
+wait_timeout = "2s"
+
+[pool]
+max_connections = 4
+
+[workload]
+workers = 2
+duration = "6s"
+
+[expect]
+verdict = "valid"
+"#;
+
+    fn base() -> Base {
+        let suite = Suite::from_toml(BASE, "watched.toml", "watched").unwrap();
+        Base::from_text(suite, BASE).unwrap()
+    }
+
+    /// Stands in for every run: tells its observer, if it got one, that a fault is
+    /// active, notes what the progress lines said then, and fails every run of `case 0`.
+    struct Watched {
+        lines: Lines,
+        fails: u64,
+        /// Per run: whether it got an observer, and the lines shown during it.
+        seen: Mutex<Vec<(bool, Vec<String>)>>,
+    }
+
+    impl CaseRunner for Watched {
+        fn run<'a>(
+            &'a self,
+            suite: &'a Suite,
+            seed: u64,
+            _cancel: CancellationToken,
+            observer: Option<Observer>,
+        ) -> BoxFuture<'a, Result<Outcome, Error>> {
+            if let Some(o) = &observer {
+                o.tell(Step::Running {
+                    expected: suite.workload.duration,
+                });
+                o.tell(Step::FaultActive {
+                    name: "kill".into(),
+                });
+            }
+            let shown = self.lines.shown();
+            self.seen.lock().unwrap().push((observer.is_some(), shown));
+            let out = if seed == self.fails {
+                Outcome::Failed {
+                    checks: vec!["errors".into()],
+                    unmet: vec!["errors: a stand-in failure".into()],
+                }
+            } else {
+                Outcome::Met
+            };
+            Box::pin(async move { Ok(out) })
+        }
+    }
+
+    fn watched(lines: Lines, seed: u64) -> (Arc<Watched>, Options) {
+        let runner = Arc::new(Watched {
+            lines,
+            fails: seed,
+            seen: Mutex::default(),
+        });
+        let options = Options {
+            seed,
+            cases: Some(2),
+            faults: Some(vec![FaultKind::Kill, FaultKind::Latency]),
+            confirm: 2,
+            shrink_steps: Some(2),
+            runner: runner.clone(),
+            ..Options::default()
+        };
+        (runner, options)
+    }
+
+    #[tokio::test]
+    async fn every_run_of_a_case_gets_its_own_labelled_line() {
+        let lines = Lines::hidden(20);
+        let (runner, options) = watched(lines.clone(), 7);
+        let base = base();
+        let mut explorer = Explorer::new(&base, options).unwrap();
+        explorer.progress = Some(with_status(lines.clone()));
+        let found = explorer.go().await.unwrap();
+        assert_eq!(found.confirmed.len(), 1, "{}", found.human());
+        // Shrinking ran, so its lines are in what follows.
+        assert_eq!(found.confirmed[0].shrink_steps, 2);
+
+        let line = |label: String| (true, vec![format!("{label} fault `kill` active (of 6s)")]);
+        let mut want: Vec<_> = [
+            "case 0",
+            "case 1",
+            "case 0 confirm 1/2",
+            "case 0 confirm 2/2",
+        ]
+        .map(|l| line(l.to_string()))
+        .into();
+        for step in 1..=found.confirmed[0].shrink_steps {
+            want.push(line(format!("case 0 shrink step {step}")));
+            for k in 1..=2 {
+                want.push(line(format!("case 0 shrink step {step} confirm {k}/2")));
+            }
+        }
+        assert_eq!(*runner.seen.lock().unwrap(), want);
+        // Every case's line is gone with its run.
+        assert!(lines.shown().is_empty(), "{:?}", lines.shown());
+    }
+
+    #[tokio::test]
+    async fn without_progress_no_run_is_observed() {
+        let (runner, mut options) = watched(Lines::hidden(20), 7);
+        options.progress = false;
+        explore(&base(), options).await.unwrap();
+        let seen = runner.seen.lock().unwrap();
+        assert!(seen.len() >= 4, "{seen:?}");
+        assert!(seen.iter().all(|(given, shown)| !given && shown.is_empty()));
+    }
 
     #[test]
     fn shrink_budget_reads_time_steps_or_both() {

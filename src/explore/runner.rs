@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::check::Verdict;
 use crate::error::Error;
 use crate::report::Report;
-use crate::run::RunOptions;
+use crate::run::{Observer, RunOptions};
 use crate::suite::Suite;
 
 /// What one run of a case showed.
@@ -70,13 +70,16 @@ impl Outcome {
     }
 }
 
-/// Runs one case. `seed` is the run's seed (jitter, each worker's operations).
+/// Runs one case. `seed` is the run's seed (jitter, each worker's operations); the run
+/// tells `observer`, when there is one, each step it reaches (the explorer's progress
+/// lines).
 pub trait CaseRunner: Send + Sync {
     fn run<'a>(
         &'a self,
         suite: &'a Suite,
         seed: u64,
         cancel: CancellationToken,
+        observer: Option<Observer>,
     ) -> BoxFuture<'a, Result<Outcome, Error>>;
 }
 
@@ -89,13 +92,14 @@ impl CaseRunner for RealRunner {
         suite: &'a Suite,
         seed: u64,
         cancel: CancellationToken,
+        observer: Option<Observer>,
     ) -> BoxFuture<'a, Result<Outcome, Error>> {
         Box::pin(async move {
             let opts = RunOptions {
                 seed: Some(seed),
                 cancel: cancel.clone(),
                 pool: None,
-                observer: None,
+                observer,
             };
             let report = crate::run(suite, opts).await?;
             if cancel.is_cancelled() {
@@ -106,7 +110,8 @@ impl CaseRunner for RealRunner {
     }
 }
 
-/// Any closure from a suite and seed to an outcome is a runner (tests use this).
+/// Any closure from a suite and seed to an outcome is a runner (tests use this); it has
+/// no steps to tell.
 impl<F> CaseRunner for F
 where
     F: Fn(&Suite, u64) -> Result<Outcome, Error> + Send + Sync,
@@ -116,6 +121,7 @@ where
         suite: &'a Suite,
         seed: u64,
         _cancel: CancellationToken,
+        _observer: Option<Observer>,
     ) -> BoxFuture<'a, Result<Outcome, Error>> {
         let out = self(suite, seed);
         Box::pin(async move { out })

@@ -76,10 +76,24 @@ fn measured(c: &Cell) -> String {
 /// pool line (`(mysql 2.18.1 on node 20.20.2, settings read back …)`), or all of it.
 fn library(c: &Cell) -> &str {
     let l = c.library.as_str();
-    match l.rfind(" (") {
-        Some(i) if l.ends_with(')') => &l[i + 2..l.len() - 1],
-        _ => l,
+    if !l.ends_with(')') {
+        return l;
     }
+    // The parenthesis that the last `)` closes; the versions may hold their own.
+    let mut depth = 0;
+    for (i, ch) in l.char_indices().rev() {
+        match ch {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &l[i + 1..l.len() - 1];
+                }
+            }
+            _ => {}
+        }
+    }
+    l
 }
 
 fn rows(t: &Table) -> impl Iterator<Item = (&(String, String), &[Cell])> {
@@ -280,6 +294,18 @@ mod tests {
             ],
             cells: vec![hang, ok, err, slow],
         }
+    }
+
+    #[test]
+    fn the_library_is_the_last_parenthesis_whole() {
+        let mut c = cell("hikaricp", "defaults", "restart", Outcome::Pass);
+        c.library = "maximumPoolSize=8 (hikaricp 2.7.9 on mariadb-java-client 2.7.6 (Java 17.0.15), settings read back from the live pool)".into();
+        assert_eq!(
+            library(&c),
+            "hikaricp 2.7.9 on mariadb-java-client 2.7.6 (Java 17.0.15), settings read back from the live pool"
+        );
+        c.library = "your pool".into();
+        assert_eq!(library(&c), "your pool");
     }
 
     #[test]

@@ -90,44 +90,7 @@ pub enum Command {
     },
     /// Run one fixed battery of faults against every client (its library defaults and its
     /// recommended configuration) and print the table: clients as rows, faults as columns.
-    Contract {
-        /// Only these clients (repeat or comma-separate); default: all six.
-        #[arg(long = "client", value_delimiter = ',')]
-        clients: Vec<String>,
-        /// Only these configurations: defaults, recommended.
-        #[arg(long = "config", value_delimiter = ',')]
-        configs: Vec<String>,
-        /// Only these faults (columns).
-        #[arg(long = "fault", value_delimiter = ',')]
-        faults: Vec<String>,
-        /// Replace a client's recommended configuration with your own file, holding only
-        /// [client], [client.config] and [pool]: CLIENT=PATH (repeatable).
-        #[arg(long, value_name = "CLIENT=PATH")]
-        recommended: Vec<String>,
-        /// Print the table as JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Also write the table as Markdown (appended to `GITHUB_STEP_SUMMARY` too when set).
-        #[arg(long, value_name = "PATH")]
-        markdown: Option<PathBuf>,
-        /// Where cells and their reports are saved.
-        #[arg(
-            long,
-            env = "GONEAWAY_CONTRACT_DIR",
-            default_value = "goneaway-reports/contract"
-        )]
-        dir: PathBuf,
-        /// Reuse saved cells whose battery text, configuration and goneaway version are
-        /// unchanged; run only the rest.
-        #[arg(long)]
-        resume: bool,
-        /// Every cell's seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// How many cells run at once.
-        #[arg(long, short = 'j', default_value_t = 6)]
-        jobs: usize,
-    },
+    Contract(ContractArgs),
     /// Measure the harness itself: server spawn -> ready with the cached datadir vs a
     /// fresh install, printed as a ratio.
     Bench {
@@ -153,6 +116,47 @@ pub enum Command {
         #[arg(required = true)]
         suites: Vec<String>,
     },
+}
+
+/// `goneaway contract`'s flags.
+#[derive(Args, Debug)]
+pub struct ContractArgs {
+    /// Only these clients (repeat or comma-separate); default: all six.
+    #[arg(long = "client", value_delimiter = ',')]
+    pub clients: Vec<String>,
+    /// Only these configurations: defaults, recommended.
+    #[arg(long = "config", value_delimiter = ',')]
+    pub configs: Vec<String>,
+    /// Only these faults (columns).
+    #[arg(long = "fault", value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// Replace a client's recommended configuration with your own file, holding only
+    /// [client], [client.config] and [pool]: CLIENT=PATH (repeatable).
+    #[arg(long, value_name = "CLIENT=PATH")]
+    pub recommended: Vec<String>,
+    /// Print the table as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the table as Markdown (appended to `GITHUB_STEP_SUMMARY` too when set).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Where cells and their reports are saved.
+    #[arg(
+        long,
+        env = "GONEAWAY_CONTRACT_DIR",
+        default_value = "goneaway-reports/contract"
+    )]
+    pub dir: PathBuf,
+    /// Reuse saved cells whose battery text, configuration and goneaway version are
+    /// unchanged; run only the rest.
+    #[arg(long)]
+    pub resume: bool,
+    /// Every cell's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How many cells run at once.
+    #[arg(long, short = 'j', default_value_t = 6)]
+    pub jobs: usize,
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {

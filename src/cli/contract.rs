@@ -2,27 +2,14 @@
 //! per finished cell on stderr, then print the table (text, JSON, Markdown).
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
+use super::args::ContractArgs;
 use crate::contract::{self, Battery, Options, Outcome};
 use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET};
 
-pub(super) struct Args {
-    pub clients: Vec<String>,
-    pub configs: Vec<String>,
-    pub faults: Vec<String>,
-    pub recommended: Vec<String>,
-    pub json: bool,
-    pub markdown: Option<PathBuf>,
-    pub dir: PathBuf,
-    pub resume: bool,
-    pub seed: u64,
-    pub jobs: usize,
-}
-
 /// Exit 0 when every cell passed, 1 when one failed or could not tell, 2 when the
 /// battery could not be read or a cell could not run.
-pub(super) async fn contract(a: Args) -> i32 {
+pub(super) async fn contract(a: ContractArgs) -> i32 {
     let battery = Battery::builtin().select(&a.clients, &a.configs, &a.faults);
     let battery = battery.and_then(|mut b| {
         for r in &a.recommended {

@@ -66,32 +66,7 @@ async fn dispatch(cli: Cli) -> i32 {
         Command::Check { suites } => check(&suites).await,
         Command::Render { report, out } => render(&report, out.as_deref()),
         Command::Explore(args) => crate::explore::command::command(args).await,
-        Command::Contract {
-            clients,
-            configs,
-            faults,
-            recommended,
-            json,
-            markdown,
-            dir,
-            resume,
-            seed,
-            jobs,
-        } => {
-            contract::contract(contract::Args {
-                clients,
-                configs,
-                faults,
-                recommended,
-                json,
-                markdown,
-                dir,
-                resume,
-                seed,
-                jobs,
-            })
-            .await
-        }
+        Command::Contract(args) => contract::contract(args).await,
         Command::Bench { trials } => bench::bench(trials.max(1)).await,
         Command::Gc => gc().await,
         Command::Proxy { listen } => {

@@ -334,6 +334,18 @@ fn unlimited(n: u32) -> String {
     }
 }
 
+/// The version Cargo.lock pins for a package, so a client's `VERSION` constant (shown in
+/// reports) is tested against what is really built.
+#[cfg(test)]
+pub(crate) fn locked_version(package: &str) -> Option<&'static str> {
+    let name = format!("name = \"{package}\"\n");
+    include_str!("../../Cargo.lock")
+        .split("[[package]]")
+        .find(|p| p.contains(&name))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -303,13 +303,11 @@ mod tests {
 
     #[test]
     fn version_is_the_locked_one() {
-        let lock = include_str!("../../../Cargo.lock");
-        let locked = lock
-            .split("[[package]]")
-            .find(|p| p.contains("name = \"mysql_async\""))
-            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
-            .map(|v| v.trim_matches('"'));
-        assert_eq!(locked, Some(VERSION), "update VERSION with Cargo.lock");
+        assert_eq!(
+            crate::pool::locked_version("mysql_async"),
+            Some(VERSION),
+            "update VERSION with Cargo.lock"
+        );
     }
 
     #[cfg(not(feature = "mysql-async"))]

@@ -221,10 +221,10 @@ const JAVA_JARS: [(&str, &str); 4] = [
 /// The Java adapter: [`JAVA_ADAPTER`] compiled once with `javac` against Debian's
 /// HikariCP and MariaDB Connector/J, run by `java`.
 pub fn java() -> Result<Vec<String>, ClientError> {
-    let javac = output("javac", &["-version"])
+    let javac = output("javac", &["-J-XX:-UsePerfData", "-version"])
         .filter(|v| v.starts_with("javac"))
         .ok_or_else(|| missing("a JDK (`javac`) on PATH", "default-jdk-headless"))?;
-    output("java", &["-version"])
+    output("java", &["-XX:-UsePerfData", "-version"])
         .filter(|v| v.contains("version"))
         .ok_or_else(|| missing("Java (`java`) on PATH", "default-jdk-headless"))?;
     let mut jars = Vec::new();
@@ -247,7 +247,14 @@ pub fn java() -> Result<Vec<String>, ClientError> {
         std::fs::write(&src, JAVA_ADAPTER).map_err(io(format!("writing {}", src.display())))?;
         let mut cmd = Command::new("javac");
         cmd.current_dir(work)
-            .args(["-nowarn", "-cp", &classpath, "-d", "classes"])
+            .args([
+                "-J-XX:-UsePerfData",
+                "-nowarn",
+                "-cp",
+                &classpath,
+                "-d",
+                "classes",
+            ])
             .arg("GoneawayAdapter.java");
         compile("compiling the Java adapter", cmd)
     })?;
@@ -261,6 +268,8 @@ pub fn java() -> Result<Vec<String>, ClientError> {
         // A short-lived JVM: start fast rather than optimise for hours.
         "-XX:TieredStopAtLevel=1".into(),
         "-XX:+UseSerialGC".into(),
+        // No /tmp/hsperfdata_<user> left behind: nothing here reads the JVM's perf data.
+        "-XX:-UsePerfData".into(),
         "-Xss512k".into(),
         format!("-Dgoneaway.hikaricp={}", version("libhikaricp-java")),
         format!("-Dgoneaway.mariadb={}", version("libmariadb-java")),

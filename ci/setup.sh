@@ -60,7 +60,7 @@ if [ ${#langneed[@]} -gt 0 ]; then
 fi
 echo "ci/setup.sh: $(go version), go-sql-driver/mysql $(dpkg-query -W -f '${Version}' golang-github-go-sql-driver-mysql-dev)"
 echo "ci/setup.sh: node $(node --version), node-mysql $(dpkg-query -W -f '${Version}' node-mysql)"
-echo "ci/setup.sh: $(javac -version 2>&1), HikariCP $(dpkg-query -W -f '${Version}' libhikaricp-java), MariaDB Connector/J $(dpkg-query -W -f '${Version}' libmariadb-java)"
+echo "ci/setup.sh: $(javac -J-XX:-UsePerfData -version 2>&1), HikariCP $(dpkg-query -W -f '${Version}' libhikaricp-java), MariaDB Connector/J $(dpkg-query -W -f '${Version}' libmariadb-java)"
 
 if [ -f ci/build-image.sh ]; then
   if docker info >/dev/null 2>&1; then

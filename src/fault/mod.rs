@@ -315,24 +315,13 @@ async fn set_global(cx: &FaultCx, variable: &str, value: String) -> Result<Guard
 /// it), promote the replica, and move the proxy's upstream to it.
 async fn failover(cx: &FaultCx, stop: bool, reset: bool) -> Result<(Observed, String), FaultError> {
     let net = cx.net()?;
-    let admin = cx.server.admin();
-    let sql =
-        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()";
-    let mut conn = admin_connect(&admin).await?;
-    let ids: Vec<i64> = sqlx::query_scalar(sql)
-        .bind(&cx.app_user)
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|e| ServerError::Sql {
-            sql: sql.into(),
-            target: format!("{admin:?}"),
-            message: e.to_string(),
-        })?;
-    let _ = sqlx::Connection::close(conn).await;
-    let stale: Vec<i64> = ids
+    let mut conn = admin_connect(&cx.server.admin()).await?;
+    let stale: Vec<i64> = app_sessions(cx, &mut conn)
+        .await?
         .into_iter()
-        .filter(|id| !cx.harness_sessions.contains(*id))
+        .map(|(id, _)| id)
         .collect();
+    let _ = sqlx::Connection::close(conn).await;
     let old = if stop {
         cx.server.act(Action::Shutdown).await?;
         "stopped"
@@ -564,6 +553,32 @@ impl Drop for Guard {
     }
 }
 
+/// The pool's sessions on the server, by id and command (`Sleep` when idle): the app
+/// user's, without the harness's own (which may share that user on an external server).
+async fn app_sessions(
+    cx: &FaultCx,
+    conn: &mut sqlx::MySqlConnection,
+) -> Result<Vec<(i64, String)>, FaultError> {
+    let sql = "SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()";
+    let rows = sqlx::query(sql)
+        .bind(&cx.app_user)
+        .fetch_all(conn)
+        .await
+        .map_err(|e| ServerError::Sql {
+            sql: sql.into(),
+            target: format!("{:?}", cx.server.admin()),
+            message: e.to_string(),
+        })?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let id: i64 = r.try_get("ID").ok()?;
+            let command: String = r.try_get("COMMAND").unwrap_or_default();
+            (!cx.harness_sessions.contains(id)).then_some((id, command))
+        })
+        .collect())
+}
+
 /// KILL the app user's sessions matching `target`. A kill that finds nothing to hit
 /// waits briefly for one (active sessions come and go), then says so: a fault that did
 /// nothing must not let a suite pass.
@@ -576,28 +591,15 @@ async fn kill(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     loop {
         let mut conn = admin_connect(&admin).await?;
-        let sql = "SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()";
-        let rows = sqlx::query(sql)
-            .bind(&cx.app_user)
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|e| ServerError::Sql {
-                sql: sql.into(),
-                target: format!("{admin:?}"),
-                message: e.to_string(),
-            })?;
-        let ids: Vec<i64> = rows
-            .iter()
-            .filter(|r| {
-                let command: String = r.try_get("COMMAND").unwrap_or_default();
-                match target {
-                    KillTarget::Idle => command == "Sleep",
-                    KillTarget::Active => command != "Sleep",
-                    KillTarget::All => true,
-                }
+        let ids: Vec<i64> = app_sessions(cx, &mut conn)
+            .await?
+            .into_iter()
+            .filter(|(_, command)| match target {
+                KillTarget::Idle => command == "Sleep",
+                KillTarget::Active => command != "Sleep",
+                KillTarget::All => true,
             })
-            .filter_map(|r| r.try_get::<i64, _>("ID").ok())
-            .filter(|id| !cx.harness_sessions.contains(*id))
+            .map(|(id, _)| id)
             .collect();
         if !ids.is_empty() {
             let at = Instant::now();

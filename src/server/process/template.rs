@@ -125,17 +125,22 @@ pub(super) fn init_datadir(bin: &Binary, datadir: &Path, tmpdir: &Path) -> Resul
         .output()
         .map_err(|e| ServerError::io(format!("running {command}"), e))?;
     if !out.status.success() || !datadir.join("mysql").is_dir() {
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        let _ = fs::remove_dir_all(datadir);
-        // Its `[ERROR]` lines alone say only "Aborting": show the whole story.
-        return Err(ServerError::Init {
-            command,
-            status: out.status.to_string(),
-            log_tail: tail(&text),
-        });
+        return Err(failed(command, &out, datadir));
     }
     Ok(())
+}
+
+/// A datadir tool that failed: the half-made datadir removed, and the tool's whole output
+/// kept (its `[ERROR]` lines alone say only "Aborting").
+fn failed(command: String, out: &std::process::Output, datadir: &Path) -> ServerError {
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let _ = fs::remove_dir_all(datadir);
+    ServerError::Init {
+        command,
+        status: out.status.to_string(),
+        log_tail: tail(&text),
+    }
 }
 
 /// What a harness server never uses but every copy would pay for: the `sys` schema (104
@@ -175,14 +180,7 @@ fn trim(bin: &Binary, datadir: &Path, tmpdir: &Path) -> Result<(), ServerError> 
     } // dropped: end of input ends the bootstrap
     let out = child.wait_with_output().map_err(io)?;
     if !out.status.success() || datadir.join("sys").exists() {
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        let _ = fs::remove_dir_all(datadir);
-        return Err(ServerError::Init {
-            command,
-            status: out.status.to_string(),
-            log_tail: tail(&text),
-        });
+        return Err(failed(command, &out, datadir));
     }
     Ok(())
 }

@@ -1,8 +1,6 @@
 //! `goneaway contract`: choose the battery's cells, run them a few at a time with a line
 //! per finished cell on stderr, then print the table (text, JSON, Markdown).
 
-use std::io::Write as _;
-
 use super::args::ContractArgs;
 use crate::contract::{self, Battery, Options, Outcome};
 use crate::error::{EXIT_HARNESS, EXIT_OK, EXIT_UNMET};
@@ -90,22 +88,9 @@ pub(super) async fn contract(a: ContractArgs) -> i32 {
         outln!("\ncells and reports saved under {}", a.dir.display());
     }
     let md = contract::markdown(&table);
-    if let Some(path) = &a.markdown
-        && let Err(e) = std::fs::write(path, &md)
-    {
-        eprintln!("goneaway: could not write {}: {e}", path.display());
+    if let Err(e) = super::write_markdown(a.markdown.as_deref(), |_| md.clone(), || md.clone()) {
+        eprintln!("goneaway: {e}");
         code = EXIT_HARNESS;
-    }
-    if let Some(step) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&step)
-            .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()));
-        if let Err(e) = appended {
-            eprintln!("goneaway: could not append to GITHUB_STEP_SUMMARY: {e}");
-            code = EXIT_HARNESS;
-        }
     }
     code
 }

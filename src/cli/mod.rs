@@ -382,3 +382,41 @@ pub(crate) fn cancel_on_ctrl_c(what: &'static str) -> tokio_util::sync::Cancella
     });
     cancel
 }
+
+/// Markdown for a CI page: to `path` when asked (`for_file` is given its directory, for
+/// links relative to it), and appended to the GitHub Actions job summary whenever
+/// `GITHUB_STEP_SUMMARY` names one. Each is tried; the first failure is returned.
+pub(crate) fn write_markdown(
+    path: Option<&std::path::Path>,
+    for_file: impl FnOnce(&std::path::Path) -> String,
+    for_step: impl FnOnce() -> String,
+) -> Result<(), String> {
+    let mut result = Ok(());
+    if let Some(path) = path {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let md = for_file(dir);
+        result = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(path, md))
+            .map_err(|e| format!("could not write {}: {e}", path.display()));
+    }
+    if let Some(step) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+        let step = std::path::PathBuf::from(step);
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&step)
+            .and_then(|mut f| f.write_all(format!("{}\n", for_step()).as_bytes()))
+            .map_err(|e| {
+                format!(
+                    "could not append to GITHUB_STEP_SUMMARY ({}): {e}",
+                    step.display()
+                )
+            });
+        result = result.and(appended);
+    }
+    result
+}

@@ -187,7 +187,13 @@ pub(super) async fn run(
         eprintln!("goneaway: could not write {}: {e}", path.display());
         code = EXIT_HARNESS;
     }
-    if let Err(e) = write_markdown(&rows, out.markdown.as_deref()) {
+    // The job summary page is not beside the reports: its links are as saved.
+    let markdown = super::write_markdown(
+        out.markdown.as_deref(),
+        |dir| summary::markdown(&rows, Some(dir)),
+        || summary::markdown(&rows, None),
+    );
+    if let Err(e) = markdown {
         eprintln!("goneaway: {e}");
         code = EXIT_HARNESS;
     }
@@ -224,40 +230,4 @@ fn screen_width() -> usize {
                 .map(|(_, cols)| usize::from(cols))
         })
         .unwrap_or(100)
-}
-
-/// The summary as Markdown: to `path` when asked, and appended to the GitHub Actions
-/// job summary whenever `GITHUB_STEP_SUMMARY` names one. Each is tried; the first
-/// failure is returned.
-fn write_markdown(rows: &[Row], path: Option<&std::path::Path>) -> Result<(), String> {
-    let mut result = Ok(());
-    if let Some(path) = path {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let md = summary::markdown(rows, Some(dir));
-        result = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(path, md))
-            .map_err(|e| format!("could not write {}: {e}", path.display()));
-    }
-    if let Some(step) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
-        let step = PathBuf::from(step);
-        // The job summary page is not beside the reports: links are as saved.
-        let md = summary::markdown(rows, None);
-        use std::io::Write;
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&step)
-            .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()))
-            .map_err(|e| {
-                format!(
-                    "could not append to GITHUB_STEP_SUMMARY ({}): {e}",
-                    step.display()
-                )
-            });
-        result = result.and(appended);
-    }
-    result
 }
